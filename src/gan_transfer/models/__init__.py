@@ -1,0 +1,23 @@
+"""Architectures only: two GAN families that share one contract (see ``base.py``)."""
+
+from .base import MODEL_REGISTRY, Discriminator, GanModel, Generator, ModelConfig
+from .biggan import BigGANDiscriminator, BigGANDiscriminatorConfig, BigGANGenerator, BigGANGeneratorConfig
+from .layers import NormLayer
+from .resnet import ResNetDiscriminator, ResNetDiscriminatorConfig, ResNetGenerator, ResNetGeneratorConfig
+
+__all__ = [
+    "MODEL_REGISTRY",
+    "BigGANDiscriminator",
+    "BigGANDiscriminatorConfig",
+    "BigGANGenerator",
+    "BigGANGeneratorConfig",
+    "Discriminator",
+    "GanModel",
+    "Generator",
+    "ModelConfig",
+    "NormLayer",
+    "ResNetDiscriminator",
+    "ResNetDiscriminatorConfig",
+    "ResNetGenerator",
+    "ResNetGeneratorConfig",
+]

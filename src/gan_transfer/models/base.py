@@ -1,0 +1,146 @@
+"""What every generator and discriminator offers, whatever its family (the contract in DESIGN.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..hub import HubMixin, Registry
+from .layers import NormLayer
+
+MODEL_REGISTRY: Registry[type[GanModel]] = Registry("model class")
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Fields shared by every model config; families add their own."""
+
+    resolution: int
+    num_classes: int = 0
+    channels: int = 3
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # JSON gives lists where the dataclass wants tuples
+            value = getattr(self, f.name)
+            if isinstance(value, list):
+                setattr(self, f.name, tuple(value))
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels={self.channels}: use 1 (grayscale) or 3 (RGB).")
+        if self.num_classes < 0:
+            raise ValueError(f"num_classes={self.num_classes}: use 0 for unconditional or the number of classes.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class GanModel(nn.Module, HubMixin):
+    """A generator or discriminator built from keywords (or a config) and saved as config + safetensors."""
+
+    registry = MODEL_REGISTRY
+    config_class: ClassVar[type[ModelConfig]]
+
+    def __init__(self, config: ModelConfig | None = None, **kwargs: Any) -> None:
+        super().__init__()
+        if config is None:
+            config = self.make_config(kwargs, source=type(self).__name__)
+        elif kwargs:
+            raise TypeError("Pass either a config or keywords, not both.")
+        self.config = config
+        self.card_data: dict[str, Any] = {}
+
+    @classmethod
+    def make_config(cls, fields: dict[str, Any], source: str) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls.config_class)}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise ValueError(
+                f"Unknown option '{unknown[0]}' for {cls.__name__} in {source}; known: {', '.join(sorted(known))}."
+            )
+        if "resolution" not in fields:
+            raise ValueError(f"{cls.__name__} needs a resolution (e.g. resolution=32).")
+        return cls.config_class(**fields)
+
+    def config_dict(self) -> dict[str, Any]:
+        return self.config.to_dict()
+
+    @classmethod
+    def _from_config_dict(cls, class_name: str, fields: dict[str, Any], source: str) -> GanModel:
+        return cls(cls.make_config(fields, source))
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def card_body(self) -> str:
+        rows = "\n".join(f"| {k} | {v} |" for k, v in self.config.to_dict().items())
+        return (
+            f"A `{type(self).__name__}` ({self.num_parameters():,} parameters) saved with gan_transfer.\n\n"
+            f"| option | value |\n|---|---|\n{rows}\n"
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+
+class Generator(GanModel):
+    """``forward(z, class_labels=None, class_embedding=None)`` → images in [-1, 1] of shape (B, C, R, R).
+
+    Class-conditional generators turn labels into a class embedding with :meth:`embed_classes`; passing a
+    ``class_embedding`` directly (e.g. from a class miner) bypasses the labels. ``class_embedding_dim`` is its width.
+    Normalisation layers are :class:`NormLayer` modules (see :meth:`normalization_layers`); the outputs of the
+    modules in :meth:`block_modules` are the generator's block features.
+    """
+
+    class_embedding_dim: int
+    z_dim: int
+
+    def embed_classes(self, class_labels: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def normalization_layers(self) -> dict[str, NormLayer]:
+        return {name: m for name, m in self.named_modules() if isinstance(m, NormLayer)}
+
+    def block_modules(self) -> dict[str, nn.Module]:
+        raise NotImplementedError
+
+    def class_condition(
+        self, batch: int, class_labels: torch.Tensor | None, class_embedding: torch.Tensor | None
+    ) -> torch.Tensor | None:
+        """The class embedding to condition on (None for unconditional generators), with clear errors."""
+        if self.config.num_classes == 0:
+            if class_labels is not None or class_embedding is not None:
+                raise ValueError("This generator is unconditional: leave class_labels and class_embedding unset.")
+            return None
+        if class_embedding is not None:
+            if class_embedding.shape != (batch, self.class_embedding_dim):
+                raise ValueError(
+                    f"class_embedding has shape {tuple(class_embedding.shape)}; expected "
+                    f"({batch}, {self.class_embedding_dim})."
+                )
+            return class_embedding.to(self.dtype)
+        if class_labels is None:
+            raise ValueError(
+                f"This generator is class-conditional ({self.config.num_classes} classes): pass class_labels."
+            )
+        class_labels = torch.as_tensor(class_labels, device=self.device).long().reshape(-1)
+        if class_labels.shape[0] != batch:
+            raise ValueError(f"Got {class_labels.shape[0]} class labels for {batch} latents; give one per latent.")
+        if class_labels.numel() and (class_labels.min() < 0 or class_labels.max() >= self.config.num_classes):
+            raise ValueError(
+                f"class_labels must lie in 0..{self.config.num_classes - 1}; got {class_labels.tolist()}."
+            )
+        return self.embed_classes(class_labels)
+
+
+class Discriminator(GanModel):
+    """``forward(x, class_labels=None)`` → (B,) logits; ``features(x)`` → the output of every block."""
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        raise NotImplementedError

@@ -1,0 +1,201 @@
+"""Building blocks shared by the model families: normalisation layers, residual blocks, self-attention.
+
+Every normalisation layer of a generator is a :class:`NormLayer`. Adapters find them through
+``Generator.normalization_layers()`` and can hook their outputs or fold a per-channel scale and shift into them with
+:meth:`NormLayer.fuse_scale_shift`, without knowing which family they belong to.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+
+def maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
+    """Spectral normalisation (one power iteration per training step) when ``enabled``."""
+    return spectral_norm(module) if enabled else module
+
+
+class NormLayer(nn.Module):
+    """A normalisation layer: ``forward(x, cond=None)`` normalises ``x`` and applies a (maybe conditional) affine."""
+
+    num_features: int
+
+    def fuse_scale_shift(self, scale: torch.Tensor, shift: torch.Tensor) -> None:
+        """Fold ``y -> y * scale + shift`` (per channel) into this layer's own parameters, in place."""
+        raise NotImplementedError
+
+
+class BatchNorm(NormLayer):
+    """Plain batch norm with a learned per-channel affine; ``cond`` is ignored."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.bn = nn.BatchNorm2d(num_features)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        return self.bn(x)
+
+    @torch.no_grad()
+    def fuse_scale_shift(self, scale: torch.Tensor, shift: torch.Tensor) -> None:
+        self.bn.bias.mul_(scale).add_(shift)
+        self.bn.weight.mul_(scale)
+
+
+class ClassBatchNorm(NormLayer):
+    """Batch norm whose γ/β are rows of per-class tables (TransferGAN's conditional BN).
+
+    ``cond`` is a (B, num_classes) class embedding: a one-hot row picks a class's γ/β, a soft row mixes them.
+    """
+
+    def __init__(self, num_features: int, num_classes: int) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.bn = nn.BatchNorm2d(num_features, affine=False)
+        self.weight = nn.Parameter(torch.ones(num_classes, num_features))
+        self.bias = nn.Parameter(torch.zeros(num_classes, num_features))
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        if cond is None:
+            raise ValueError("This generator is class-conditional: pass class_labels or class_embedding.")
+        gamma = cond @ self.weight
+        beta = cond @ self.bias
+        return self.bn(x) * gamma[:, :, None, None] + beta[:, :, None, None]
+
+    @torch.no_grad()
+    def fuse_scale_shift(self, scale: torch.Tensor, shift: torch.Tensor) -> None:
+        # A class embedding is a convex mix of classes, so shifting every row shifts every mix.
+        self.bias.mul_(scale).add_(shift)
+        self.weight.mul_(scale)
+
+
+class ProjectedBatchNorm(NormLayer):
+    """BigGAN conditional batch norm: γ = 1 + W_γ·c, β = W_β·c for a conditioning vector c.
+
+    c is [shared class embedding, z-chunk] (either part optional). The linear maps carry no spectral norm, so a
+    scale and shift fold into them exactly.
+    """
+
+    def __init__(self, num_features: int, cond_dim: int) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.bn = nn.BatchNorm2d(num_features, affine=False)
+        self.gain = nn.Linear(cond_dim, num_features)
+        self.shift = nn.Linear(cond_dim, num_features)
+        nn.init.zeros_(self.gain.bias)
+        nn.init.zeros_(self.shift.bias)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        if cond is None:
+            raise ValueError("ProjectedBatchNorm needs its conditioning vector.")
+        gamma = 1.0 + self.gain(cond)
+        beta = self.shift(cond)
+        return self.bn(x) * gamma[:, :, None, None] + beta[:, :, None, None]
+
+    @torch.no_grad()
+    def fuse_scale_shift(self, scale: torch.Tensor, shift: torch.Tensor) -> None:
+        # s·((1 + W_γc + b_γ)x̂ + W_βc + b_β) + t = (1 + s·W_γc + s·b_γ + s − 1)x̂ + s·W_βc + s·b_β + t
+        self.gain.weight.mul_(scale[:, None])
+        self.gain.bias.mul_(scale).add_(scale - 1)
+        self.shift.weight.mul_(scale[:, None])
+        self.shift.bias.mul_(scale).add_(shift)
+
+
+def make_norm(num_features: int, cond_dim: int, class_table: bool) -> NormLayer:
+    """The generator norm for a conditioning size: plain BN, per-class tables, or projected γ/β."""
+    if cond_dim == 0:
+        return BatchNorm(num_features)
+    if class_table:
+        return ClassBatchNorm(num_features, cond_dim)
+    return ProjectedBatchNorm(num_features, cond_dim)
+
+
+class UpBlock(nn.Module):
+    """Generator residual block: norm-ReLU-up-conv-norm-ReLU-conv, shortcut up-conv1x1."""
+
+    def __init__(self, in_ch: int, out_ch: int, cond_dim: int, class_table: bool, sn: bool) -> None:
+        super().__init__()
+        self.norm1 = make_norm(in_ch, cond_dim, class_table)
+        self.conv1 = maybe_sn(nn.Conv2d(in_ch, out_ch, 3, padding=1), sn)
+        self.norm2 = make_norm(out_ch, cond_dim, class_table)
+        self.conv2 = maybe_sn(nn.Conv2d(out_ch, out_ch, 3, padding=1), sn)
+        self.shortcut = maybe_sn(nn.Conv2d(in_ch, out_ch, 1), sn)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        h = F.interpolate(F.relu(self.norm1(x, cond)), scale_factor=2, mode="nearest")
+        h = self.conv2(F.relu(self.norm2(self.conv1(h), cond)))
+        return h + self.shortcut(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+class DownBlock(nn.Module):
+    """Discriminator residual block: [norm]-ReLU-conv-[norm]-ReLU-conv-avgpool, shortcut conv1x1-avgpool.
+
+    ``first=True`` is the "optimised" input block (no activation before the first conv, pool before the shortcut).
+    ``norm="layer"`` uses layer norm over (C, H, W) as the WGAN-GP critic of TransferGAN.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, *, sn: bool, norm: str, first: bool, downsample: bool = True):
+        super().__init__()
+        self.first, self.downsample = first, downsample
+        self.conv1 = maybe_sn(nn.Conv2d(in_ch, out_ch, 3, padding=1), sn)
+        self.conv2 = maybe_sn(nn.Conv2d(out_ch, out_ch, 3, padding=1), sn)
+        self.shortcut = maybe_sn(nn.Conv2d(in_ch, out_ch, 1), sn)
+        use_ln = norm == "layer"
+        self.norm1 = nn.GroupNorm(1, in_ch) if use_ln and not first else nn.Identity()
+        self.norm2 = nn.GroupNorm(1, out_ch) if use_ln else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x if self.first else F.relu(self.norm1(x))
+        h = self.conv2(F.relu(self.norm2(self.conv1(h))))
+        if self.downsample:
+            h = F.avg_pool2d(h, 2)
+        if self.first:
+            s = self.shortcut(F.avg_pool2d(x, 2) if self.downsample else x)
+        else:
+            s = self.shortcut(x)
+            if self.downsample:
+                s = F.avg_pool2d(s, 2)
+        return h + s
+
+
+class SelfAttention(nn.Module):
+    """SAGAN self-attention with a zero-initialised residual gain."""
+
+    def __init__(self, ch: int, sn: bool) -> None:
+        super().__init__()
+        self.theta = maybe_sn(nn.Conv2d(ch, max(ch // 8, 1), 1, bias=False), sn)
+        self.phi = maybe_sn(nn.Conv2d(ch, max(ch // 8, 1), 1, bias=False), sn)
+        self.g = maybe_sn(nn.Conv2d(ch, max(ch // 2, 1), 1, bias=False), sn)
+        self.out = maybe_sn(nn.Conv2d(max(ch // 2, 1), ch, 1, bias=False), sn)
+        self.gamma = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        theta = self.theta(x).flatten(2)
+        phi = F.max_pool2d(self.phi(x), 2).flatten(2) if h > 1 else self.phi(x).flatten(2)
+        g = F.max_pool2d(self.g(x), 2).flatten(2) if h > 1 else self.g(x).flatten(2)
+        attn = torch.softmax(theta.transpose(1, 2) @ phi, dim=-1)
+        o = (g @ attn.transpose(1, 2)).view(b, -1, h, w)
+        return x + self.gamma * self.out(o)
+
+
+def block_layout(resolution: int) -> tuple[int, int]:
+    """(base size, number of ×2 stages) with base ≥ 4: 28 → (7, 2), 32 → (4, 3), 128 → (4, 5)."""
+    if resolution < 8:
+        raise ValueError(f"resolution={resolution} is too small; use at least 8 (e.g. 28, 32, 64, 128).")
+    stages = 0
+    while resolution % 2 ** (stages + 1) == 0 and resolution // 2 ** (stages + 1) >= 4:
+        stages += 1
+    if stages == 0:
+        raise ValueError(
+            f"resolution={resolution} cannot be reached by doubling a 4-7 px base; use e.g. 28, 32, 48, 64 or 128."
+        )
+    return resolution // 2**stages, stages
+
+
+def default_multipliers(stages: int) -> tuple[int, ...]:
+    """Channel multipliers from the base feature map up to the output, halving per stage, capped at 8."""
+    return tuple(min(2 ** max(stages - 1 - i, 0), 8) for i in range(stages + 1))
