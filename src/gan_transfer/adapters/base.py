@@ -105,16 +105,23 @@ class Adapter(nn.Module, HubMixin):
         lines = [
             f"A `{c.kind}` adapter" + (f" trained with `{c.method}`" if c.method else "") + f" ({size:,} values).",
             "",
-            f"- base model: `{c.base_model or 'unknown'}`" + (f" @ `{c.base_model_revision}`" if c.base_model_revision else ""),
+            f"- base model: `{c.base_model or 'unknown'}`"
+            + (f" @ `{c.base_model_revision}`" if c.base_model_revision else ""),
             f"- base weights (sha256, float32): `{c.base_model_hash or 'unknown'}`",
         ]
         for title, table in (("Hyper-parameters", c.hyperparameters), ("Metrics", c.metrics)):
             if table:
                 lines += ["", f"## {title}", "", "| name | value |", "|---|---|"]
                 lines += [f"| {k} | {v} |" for k, v in table.items()]
-        lines += ["", "```python", "from gan_transfer import GanPipeline",
-                  f"pipe = GanPipeline.from_pretrained({c.base_model or 'BASE'!r})",
-                  "pipe.load_adapter('THIS_FOLDER_OR_REPO')", "images = pipe(num_images=16).images", "```"]
+        lines += [
+            "",
+            "```python",
+            "from gan_transfer import GanPipeline",
+            f"pipe = GanPipeline.from_pretrained({c.base_model or 'BASE'!r})",
+            "pipe.load_adapter('THIS_FOLDER_OR_REPO')",
+            "images = pipe(num_images=16).images",
+            "```",
+        ]
         return "\n".join(lines)
 
 

@@ -133,9 +133,7 @@ class Generator(GanModel):
         if class_labels.shape[0] != batch:
             raise ValueError(f"Got {class_labels.shape[0]} class labels for {batch} latents; give one per latent.")
         if class_labels.numel() and (class_labels.min() < 0 or class_labels.max() >= self.config.num_classes):
-            raise ValueError(
-                f"class_labels must lie in 0..{self.config.num_classes - 1}; got {class_labels.tolist()}."
-            )
+            raise ValueError(f"class_labels must lie in 0..{self.config.num_classes - 1}; got {class_labels.tolist()}.")
         return self.embed_classes(class_labels)
 
 

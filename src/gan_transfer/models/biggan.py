@@ -73,8 +73,11 @@ class BigGANGenerator(Generator):
             UpBlock(chs[i], chs[i + 1], cond_dim, class_table=False, sn=c.spectral_norm) for i in range(stages)
         )
         self.attention = nn.ModuleDict(
-            {str(i): SelfAttention(chs[i + 1], c.spectral_norm) for i in range(stages)
-             if sizes[i] == c.attention_resolution}
+            {
+                str(i): SelfAttention(chs[i + 1], c.spectral_norm)
+                for i in range(stages)
+                if sizes[i] == c.attention_resolution
+            }
         )
         self.out_norm = BatchNorm(chs[-1])
         self.to_image = maybe_sn(nn.Conv2d(chs[-1], c.channels, 3, padding=1), c.spectral_norm)
@@ -124,8 +127,11 @@ class BigGANDiscriminator(Discriminator):
             DownBlock(ins[i], chs[i], sn=c.spectral_norm, norm="none", first=i == 0) for i in range(stages)
         )
         self.attention = nn.ModuleDict(
-            {str(i): SelfAttention(chs[i], c.spectral_norm) for i in range(stages)
-             if sizes[i] == c.attention_resolution}
+            {
+                str(i): SelfAttention(chs[i], c.spectral_norm)
+                for i in range(stages)
+                if sizes[i] == c.attention_resolution
+            }
         )
         self.head = maybe_sn(nn.Linear(chs[-1], 1), c.spectral_norm)
         self.embed = maybe_sn(nn.Embedding(c.num_classes, chs[-1]), c.spectral_norm) if c.num_classes else None

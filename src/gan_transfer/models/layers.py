@@ -173,7 +173,7 @@ class SelfAttention(nn.Module):
         self.gamma = nn.Parameter(torch.zeros(()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
+        b, _, h, w = x.shape
         theta = self.theta(x).flatten(2)
         phi = F.max_pool2d(self.phi(x), 2).flatten(2) if h > 1 else self.phi(x).flatten(2)
         g = F.max_pool2d(self.g(x), 2).flatten(2) if h > 1 else self.g(x).flatten(2)

@@ -1,6 +1,6 @@
 """Pipelines: what users call."""
 
 from .gan_pipeline import GanPipeline, sample_latents
-from .outputs import GanPipelineOutput
+from .outputs import GanPipelineOutput, make_image_grid, save_image
 
-__all__ = ["GanPipeline", "GanPipelineOutput", "sample_latents"]
+__all__ = ["GanPipeline", "GanPipelineOutput", "make_image_grid", "sample_latents", "save_image"]

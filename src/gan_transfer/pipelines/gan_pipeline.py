@@ -184,17 +184,19 @@ class GanPipeline(AdapterHostMixin):
         g = self.generator
         kind = f"class-conditional ({g.config.num_classes} classes)" if g.config.num_classes else "unconditional"
         d = self.discriminator
-        return "\n".join([
-            f"A {kind} `{type(g).__name__}` at {g.config.resolution} px ({g.num_parameters():,} parameters)"
-            + (f" with its `{type(d).__name__}` ({d.num_parameters():,} parameters)." if d else "."),
-            "",
-            "```python",
-            "import torch",
-            "from gan_transfer import GanPipeline",
-            f"pipe = GanPipeline.from_pretrained({self.name_or_path or 'THIS_FOLDER_OR_REPO'!r})",
-            "images = pipe(num_images=16, generator=torch.Generator().manual_seed(0)).images",
-            "```",
-        ])
+        return "\n".join(
+            [
+                f"A {kind} `{type(g).__name__}` at {g.config.resolution} px ({g.num_parameters():,} parameters)"
+                + (f" with its `{type(d).__name__}` ({d.num_parameters():,} parameters)." if d else "."),
+                "",
+                "```python",
+                "import torch",
+                "from gan_transfer import GanPipeline",
+                f"pipe = GanPipeline.from_pretrained({self.name_or_path or 'THIS_FOLDER_OR_REPO'!r})",
+                "images = pipe(num_images=16, generator=torch.Generator().manual_seed(0)).images",
+                "```",
+            ]
+        )
 
     def save_pretrained(self, save_directory: PathLike) -> Path:
         """Write ``generator/``, ``discriminator/``, the card, and ``model_index.json`` last."""

@@ -1,0 +1,161 @@
+"""The ``gan-transfer`` command: generate, info, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ._version import __version__
+from .adapters import Adapter
+from .hub import read_json, resolve_folder
+from .models import GanModel
+from .pipelines import GanPipeline, make_image_grid, save_image
+from .pipelines.gan_pipeline import INDEX_NAME
+
+GRID_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def _add_hub_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
+    p.add_argument("--local-files-only", action="store_true", help="never use the network; read the Hub cache only")
+
+
+def _write_images(images: list, output: Path) -> str:
+    if output.suffix.lower() in GRID_SUFFIXES:
+        save_image(make_image_grid(images), output)
+        return f"a grid of {len(images)} images to {output}"
+    output.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(images):
+        save_image(image, output / f"{i:05d}.png")
+    return f"{len(images)} images to {output}/"
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    pipe = GanPipeline.from_pretrained(args.model, revision=args.revision, local_files_only=args.local_files_only)
+    for i, adapter in enumerate(args.adapter or []):
+        pipe.load_adapter(adapter, adapter_name=f"adapter_{i}", local_files_only=args.local_files_only)
+    if args.adapter:
+        pipe.set_adapter([f"adapter_{i}" for i in range(len(args.adapter))])
+    pipe.set_progress_bar_config(disable=args.quiet)
+    out = pipe(
+        num_images=args.num_images,
+        class_labels=args.class_labels,
+        truncation=args.truncation,
+        generator=torch.Generator().manual_seed(args.seed),
+        batch_size=args.batch_size,
+    )
+    print(f"Wrote {_write_images(out.images, Path(args.output))}")
+    return 0
+
+
+def describe(path_or_id: str, *, revision: str | None = None, local_files_only: bool = False) -> dict[str, Any]:
+    """What a pipeline, model or adapter folder holds: class, config, parameter counts."""
+    folder = resolve_folder(path_or_id, revision=revision, local_files_only=local_files_only)
+    if (folder / INDEX_NAME).is_file():
+        pipe = GanPipeline.from_pretrained(folder)
+        return {
+            "type": "pipeline",
+            "path": str(folder),
+            **{
+                name: {"class": type(m).__name__, "parameters": m.num_parameters(), "config": m.config.to_dict()}
+                for name, m in pipe.components.items()
+                if m is not None
+            },
+            "card": pipe.card_data,
+        }
+    if (folder / Adapter.config_name).is_file():
+        adapter = Adapter.from_pretrained(folder)
+        values = sum(t.numel() for t in adapter.state_dict().values())
+        return {
+            "type": "adapter",
+            "path": str(folder),
+            "values": values,
+            "config": read_json(folder / Adapter.config_name),
+        }
+    model = GanModel.from_pretrained(folder)
+    return {
+        "type": "model",
+        "path": str(folder),
+        "class": type(model).__name__,
+        "parameters": model.num_parameters(),
+        "config": model.config.to_dict(),
+    }
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    print(json.dumps(describe(args.path, revision=args.revision, local_files_only=args.local_files_only), indent=2))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Build a small seeded pipeline, save it, reload it, and write a sample grid from both copies."""
+    from .models import ResNetDiscriminator, ResNetGenerator
+
+    out = Path(args.output)
+    torch.manual_seed(0)
+    pipe = GanPipeline(ResNetGenerator(resolution=32, width=32), ResNetDiscriminator(resolution=32, width=32))
+    pipe.set_progress_bar_config(disable=True)
+    pipe.save_pretrained(out / "pipeline")
+    reloaded = GanPipeline.from_pretrained(out / "pipeline")
+    reloaded.set_progress_bar_config(disable=True)
+    a = pipe(num_images=16, generator=torch.Generator().manual_seed(0), output_type="pt").images
+    b = reloaded(num_images=16, generator=torch.Generator().manual_seed(0), output_type="pil").images
+    save_image(make_image_grid(b), out / "samples.png")
+    same = torch.equal(a, reloaded(num_images=16, generator=torch.Generator().manual_seed(0), output_type="pt").images)
+    print(
+        f"Saved a ResNet GAN pipeline ({pipe.generator.num_parameters():,} generator parameters) to {out / 'pipeline'}"
+    )
+    print(f"Wrote {out / 'samples.png'}; reloaded images bit-identical to the original: {same}")
+    print(
+        "Note: these weights are untrained (seeded initialisation); the pretrained zoo and the few-shot "
+        "adaptation demo come with the zoo issue."
+    )
+    return 0 if same else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gan-transfer", description="Adapt pretrained GANs to new domains.")
+    parser.add_argument("--version", action="version", version=f"gan_transfer {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("generate", help="generate images from a pipeline folder or Hub id")
+    p.add_argument("model", help="pipeline folder or Hub repo id")
+    p.add_argument("--adapter", action="append", help="adapter folder or Hub id to apply (repeatable)")
+    p.add_argument("--num-images", type=int, default=16)
+    p.add_argument("--class-labels", type=int, nargs="+", default=None, help="one label, or one per image")
+    p.add_argument("--truncation", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--output", default="samples.png", help="a .png/.jpg path for a grid, or a folder for files")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_hub_args(p)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("info", help="print a pipeline's, model's or adapter's config and parameter counts")
+    p.add_argument("path", help="folder or Hub repo id")
+    _add_hub_args(p)
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("demo", help="the offline main job: build, save, reload and sample a small pipeline")
+    p.add_argument("--output", default="demo_out", help="folder for the pipeline and samples.png")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, TypeError) as err:
+        print(f"gan-transfer {args.command}: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
