@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import PIL.Image
 import torch
 from tqdm.auto import tqdm
 
@@ -25,6 +23,7 @@ from ..hub import (
     write_json,
     write_text,
 )
+from ..images import to_pil
 from ..models import Discriminator, GanModel, Generator
 from .outputs import GanPipelineOutput
 
@@ -49,14 +48,10 @@ def sample_latents(
 
 def to_output_type(images: torch.Tensor, output_type: str) -> Any:
     """(N, C, H, W) images in [-1, 1] → PIL list, NHWC array or NCHW tensor in [0, 1]."""
+    if output_type == "pil":
+        return to_pil(images)
     images = ((images.float().cpu() + 1) / 2).clamp(0, 1)
-    if output_type == "pt":
-        return images
-    array = images.permute(0, 2, 3, 1).numpy()
-    if output_type == "np":
-        return array
-    pixels = (array * 255).round().astype(np.uint8)
-    return [PIL.Image.fromarray(p[..., 0] if p.shape[-1] == 1 else p) for p in pixels]
+    return images if output_type == "pt" else images.permute(0, 2, 3, 1).numpy()
 
 
 class GanPipeline(AdapterHostMixin):
