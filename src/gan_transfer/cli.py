@@ -1,4 +1,4 @@
-"""The ``gan-transfer`` command: generate, info, demo."""
+"""The ``gan-transfer`` command: generate, adapt, info, demo."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ import torch
 
 from ._version import __version__
 from .adapters import Adapter
+from .data import list_image_files
 from .hub import read_json, resolve_folder
 from .models import GanModel
 from .pipelines import GanPipeline, make_image_grid, save_image
 from .pipelines.gan_pipeline import INDEX_NAME
+from .recipes import TrainingDiverged
 
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -51,6 +53,55 @@ def cmd_generate(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
     )
     print(f"Wrote {_write_images(out.images, Path(args.output))}")
+    return 0
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _class_folders(root: Path) -> tuple[list[Path], list[int], list[str]]:
+    """Images from one sub-folder per class (sorted names → labels 0, 1, ...)."""
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if not classes:
+        raise ValueError(f"--class-folders: '{root}' has no sub-folders; put each class's images in its own folder.")
+    paths, labels = [], []
+    for label, name in enumerate(classes):
+        files = list_image_files(root / name)
+        paths += files
+        labels += [label] * len(files)
+    return paths, labels, classes
+
+
+def cmd_adapt(args: argparse.Namespace) -> int:
+    options: dict[str, Any] = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set '{item}': write it as key=value, e.g. --set lr_g=1e-4.")
+        options[key.strip()] = _parse_value(value)
+    for key in ("steps", "batch_size", "seed"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+    out = Path(args.output)
+    options.update(output_dir=str(out / "training"), resume=args.resume, progress=not args.quiet)
+    images: Any = args.images
+    labels = None
+    if args.class_folders:
+        images, labels, classes = _class_folders(Path(args.images))
+        print(f"{len(images)} images in {len(classes)} classes: {', '.join(classes)}")
+    pipe = GanPipeline.from_pretrained(args.model, revision=args.revision, local_files_only=args.local_files_only)
+    pipe.set_progress_bar_config(disable=args.quiet)
+    tuned = pipe.adapt(images, method=args.method, class_labels=labels, **options)
+    tuned.save_pretrained(out / "pipeline")
+    result = tuned.training_result
+    print(
+        f"Adapted with {args.method} in {result.steps} steps ({result.seconds:.1f} s this run); "
+        f"pipeline saved to {out / 'pipeline'}, samples and checkpoint in {out / 'training'}"
+    )
     return 0
 
 
@@ -137,6 +188,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hub_args(p)
     p.set_defaults(func=cmd_generate)
 
+    p = sub.add_parser("adapt", help="adapt a pipeline to a folder of images (resumable)")
+    p.add_argument("model", help="source pipeline folder or Hub repo id")
+    p.add_argument("images", help="folder of target images")
+    p.add_argument("--method", default="transfer_gan", help="registered method name (default: transfer_gan)")
+    p.add_argument("--output", default="adapted", help="folder: pipeline/ (result) and training/ (checkpoints)")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in OUTPUT/training")
+    p.add_argument("--class-folders", action="store_true", help="one sub-folder of images per class")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any option of the method's config")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_hub_args(p)
+    p.set_defaults(func=cmd_adapt)
+
     p = sub.add_parser("info", help="print a pipeline's, model's or adapter's config and parameter counts")
     p.add_argument("path", help="folder or Hub repo id")
     _add_hub_args(p)
@@ -152,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, TypeError) as err:
+    except (ValueError, FileNotFoundError, TypeError, TrainingDiverged) as err:
         print(f"gan-transfer {args.command}: {err}", file=sys.stderr)
         return 2
 

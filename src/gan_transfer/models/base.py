@@ -99,10 +99,40 @@ class Generator(GanModel):
     """
 
     class_embedding_dim: int
-    z_dim: int
+    discriminator_class: ClassVar[type[Discriminator]]
 
     def embed_classes(self, class_labels: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def build_discriminator(self, **overrides: Any) -> Discriminator:
+        """A fresh discriminator of this family for the same resolution, channels, classes and width."""
+        c = self.config
+        fields = {"resolution": c.resolution, "channels": c.channels, "num_classes": c.num_classes}
+        fields["width"] = getattr(c, "width", 64)
+        return self.discriminator_class(**{**fields, **overrides})
+
+    def conditional_copy(self, num_classes: int) -> Generator:
+        """A class-conditional copy of this unconditional generator where every class starts as the source.
+
+        All weights are copied; each normalisation layer takes the source's γ/β for every class (TransferGAN's
+        "Cond BNorm"), so at initialisation every class draws exactly the source's images.
+        """
+        if self.config.num_classes:
+            raise ValueError(f"This generator is already class-conditional ({self.config.num_classes} classes).")
+        if num_classes < 1:
+            raise ValueError(f"num_classes={num_classes}: a conditional generator needs at least one class.")
+        target = type(self)(dataclasses.replace(self.config, num_classes=num_classes)).to(self.device, self.dtype)
+        own_norms, new_norms = self.normalization_layers(), target.normalization_layers()
+        norm_keys = tuple(f"{name}." for name in new_norms)
+        source = self.state_dict()
+        with torch.no_grad():
+            for key, value in target.state_dict().items():
+                if not key.startswith(norm_keys) and key in source and source[key].shape == value.shape:
+                    value.copy_(source[key])
+        for name, layer in new_norms.items():
+            layer.init_from_unconditional(own_norms[name])
+        target.card_data = dict(self.card_data)
+        return target.train(self.training)
 
     def normalization_layers(self) -> dict[str, NormLayer]:
         return {name: m for name, m in self.named_modules() if isinstance(m, NormLayer)}
@@ -138,7 +168,30 @@ class Generator(GanModel):
 
 
 class Discriminator(GanModel):
-    """``forward(x, class_labels=None)`` → (B,) logits; ``features(x)`` → the output of every block."""
+    """``forward(x, class_labels=None)`` → (B,) logits; ``features(x)`` → the output of every block.
+
+    ``blocks`` is the ModuleList of its blocks (input first). Discriminators with an auxiliary classifier
+    (``has_classifier``) also offer ``classify(x)`` → (B, num_classes) logits.
+    """
+
+    blocks: nn.ModuleList
+    has_classifier: bool = False
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        raise ValueError(f"{type(self).__name__} has no auxiliary classifier.")
+
+    def conditional_copy(self, num_classes: int) -> Discriminator:
+        """A class-conditional copy: every shared weight copied, class heads (projection/classifier) new."""
+        if self.config.num_classes:
+            raise ValueError(f"This discriminator is already class-conditional ({self.config.num_classes} classes).")
+        target = type(self)(dataclasses.replace(self.config, num_classes=num_classes)).to(self.device, self.dtype)
+        source = self.state_dict()
+        with torch.no_grad():
+            for key, value in target.state_dict().items():
+                if key in source and source[key].shape == value.shape:
+                    value.copy_(source[key])
+        target.card_data = dict(self.card_data)
+        return target.train(self.training)
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         raise NotImplementedError

@@ -155,3 +155,6 @@ class BigGANDiscriminator(Discriminator):
         if class_labels is None:
             raise ValueError("This projection discriminator is class-conditional: pass class_labels.")
         return out + (self.embed(torch.as_tensor(class_labels, device=x.device).long()) * h).sum(dim=1)
+
+
+BigGANGenerator.discriminator_class = BigGANDiscriminator

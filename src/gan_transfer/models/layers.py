@@ -27,6 +27,10 @@ class NormLayer(nn.Module):
         """Fold ``y -> y * scale + shift`` (per channel) into this layer's own parameters, in place."""
         raise NotImplementedError
 
+    def init_from_unconditional(self, source: NormLayer) -> None:
+        """Start as ``source`` (the same layer of the unconditional generator) for every class, in place."""
+        raise NotImplementedError
+
 
 class BatchNorm(NormLayer):
     """Plain batch norm with a learned per-channel affine; ``cond`` is ignored."""
@@ -43,6 +47,10 @@ class BatchNorm(NormLayer):
     def fuse_scale_shift(self, scale: torch.Tensor, shift: torch.Tensor) -> None:
         self.bn.bias.mul_(scale).add_(shift)
         self.bn.weight.mul_(scale)
+
+    @torch.no_grad()
+    def init_from_unconditional(self, source: NormLayer) -> None:
+        self.bn.load_state_dict(_plain_bn(source).state_dict())
 
 
 class ClassBatchNorm(NormLayer):
@@ -70,6 +78,14 @@ class ClassBatchNorm(NormLayer):
         # A class embedding is a convex mix of classes, so shifting every row shifts every mix.
         self.bias.mul_(scale).add_(shift)
         self.weight.mul_(scale)
+
+    @torch.no_grad()
+    def init_from_unconditional(self, source: NormLayer) -> None:
+        """TransferGAN's "Cond BNorm": every class's γ/β row starts as the unconditional γ/β."""
+        bn = _plain_bn(source)
+        self.weight.copy_(bn.weight.expand_as(self.weight))
+        self.bias.copy_(bn.bias.expand_as(self.bias))
+        _copy_running_stats(self.bn, bn)
 
 
 class ProjectedBatchNorm(NormLayer):
@@ -103,6 +119,37 @@ class ProjectedBatchNorm(NormLayer):
         self.shift.weight.mul_(scale[:, None])
         self.shift.bias.mul_(scale).add_(shift)
 
+    @torch.no_grad()
+    def init_from_unconditional(self, source: NormLayer) -> None:
+        """The class-embedding columns (first in c) start at zero; the z-chunk columns and biases are copied."""
+        for mine in (self.gain, self.shift):
+            mine.weight.zero_()
+            mine.bias.zero_()
+        if isinstance(source, ProjectedBatchNorm):
+            k = source.gain.in_features
+            self.gain.weight[:, -k:] = source.gain.weight
+            self.shift.weight[:, -k:] = source.shift.weight
+            self.gain.bias.copy_(source.gain.bias)
+            self.shift.bias.copy_(source.shift.bias)
+            _copy_running_stats(self.bn, source.bn)
+        else:
+            bn = _plain_bn(source)
+            self.gain.bias.copy_(bn.weight - 1)
+            self.shift.bias.copy_(bn.bias)
+            _copy_running_stats(self.bn, bn)
+
+
+def _plain_bn(source: NormLayer) -> nn.BatchNorm2d:
+    if not isinstance(source, BatchNorm):
+        raise ValueError(f"Cannot start a conditional layer from a {type(source).__name__}; expected plain BatchNorm.")
+    return source.bn
+
+
+def _copy_running_stats(target: nn.BatchNorm2d, source: nn.BatchNorm2d) -> None:
+    target.running_mean.copy_(source.running_mean)
+    target.running_var.copy_(source.running_var)
+    target.num_batches_tracked.copy_(source.num_batches_tracked)
+
 
 def make_norm(num_features: int, cond_dim: int, class_table: bool) -> NormLayer:
     """The generator norm for a conditioning size: plain BN, per-class tables, or projected γ/β."""
@@ -130,6 +177,24 @@ class UpBlock(nn.Module):
         return h + self.shortcut(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
+class LayerNorm2d(nn.Module):
+    """Layer norm over (C, H, W) with a per-channel affine: the semantics of ``nn.GroupNorm(1, C)``.
+
+    Written out with elementwise ops because torch 2.13's CPU ``group_norm`` backward crashes (segfault) on
+    channels-last inputs that do not require grad, which is what a FreezeD-frozen block feeds the next one.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        var, mean = torch.var_mean(x, dim=(1, 2, 3), keepdim=True, correction=0)
+        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight[:, None, None] + self.bias[:, None, None]
+
+
 class DownBlock(nn.Module):
     """Discriminator residual block: [norm]-ReLU-conv-[norm]-ReLU-conv-avgpool, shortcut conv1x1-avgpool.
 
@@ -144,8 +209,8 @@ class DownBlock(nn.Module):
         self.conv2 = maybe_sn(nn.Conv2d(out_ch, out_ch, 3, padding=1), sn)
         self.shortcut = maybe_sn(nn.Conv2d(in_ch, out_ch, 1), sn)
         use_ln = norm == "layer"
-        self.norm1 = nn.GroupNorm(1, in_ch) if use_ln and not first else nn.Identity()
-        self.norm2 = nn.GroupNorm(1, out_ch) if use_ln else nn.Identity()
+        self.norm1 = LayerNorm2d(in_ch) if use_ln and not first else nn.Identity()
+        self.norm2 = LayerNorm2d(out_ch) if use_ln else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x if self.first else F.relu(self.norm1(x))

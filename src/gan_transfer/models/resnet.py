@@ -106,6 +106,7 @@ class ResNetDiscriminator(Discriminator):
         if use_aux and c.num_classes == 0:
             raise ValueError("aux_classifier=True needs num_classes > 0.")
         self.aux_head = nn.Linear(chs[-1], c.num_classes) if use_aux else None
+        self.has_classifier = use_aux
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         feats = []
@@ -126,3 +127,6 @@ class ResNetDiscriminator(Discriminator):
         if self.aux_head is None:
             raise ValueError("This discriminator has no auxiliary classifier (aux_classifier=False).")
         return self.aux_head(self._pooled(x))
+
+
+ResNetGenerator.discriminator_class = ResNetDiscriminator

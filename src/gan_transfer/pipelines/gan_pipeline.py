@@ -79,6 +79,7 @@ class GanPipeline(AdapterHostMixin):
         self.card_data: dict[str, Any] = dict(card_data or {})
         self.name_or_path = name_or_path
         self._progress_bar_config: dict[str, Any] = {}
+        self.training_result: Any = None  # set by adapt(): losses per step, wall-clock
 
     @property
     def components(self) -> dict[str, GanModel | None]:
@@ -173,6 +174,38 @@ class GanPipeline(AdapterHostMixin):
         if labels.min() < 0 or labels.max() >= k:
             raise ValueError(f"class_labels must lie in 0..{k - 1}; got {labels.tolist()}.")
         return labels
+
+    # --- adapting ------------------------------------------------------------------------------------
+    def adapt(
+        self,
+        images: Any,
+        method: str = "transfer_gan",
+        *,
+        class_labels: Any = None,
+        callbacks: Any = (),
+        **options: Any,
+    ) -> GanPipeline:
+        """Adapt to ``images`` with ``method``; returns a new pipeline and leaves this one untouched.
+
+        ``options`` override the method's paper defaults (e.g. ``steps=500``, ``output_dir="run"``,
+        ``resume=True``). ``images``: a folder, paths, PIL images, an array, a tensor or a ``datasets.Dataset``.
+        """
+        from ..recipes import get_recipe  # pipelines → recipes, imported when first used
+
+        recipe = get_recipe(method, **options)
+        with self.disable_adapters():
+            out = recipe.fit(self.generator, self.discriminator, images, class_labels=class_labels, callbacks=callbacks)
+        card = {**self.card_data}
+        card["tags"] = list(dict.fromkeys([*card.get("tags", []), *out.card_data.get("tags", [])]))
+        if self.name_or_path and "base_model" not in card:
+            card["base_model"] = self.name_or_path
+        card["gan_transfer"] = out.hyperparameters
+        pipe = GanPipeline(out.generator or self.generator, out.discriminator or self.discriminator, card_data=card)
+        pipe.set_progress_bar_config(**self._progress_bar_config)
+        if out.adapter is not None:
+            pipe.add_adapter(out.adapter, method)
+        pipe.training_result = out.result
+        return pipe
 
     # --- saving and loading ---------------------------------------------------------------------------
     def card_body(self) -> str:

@@ -20,4 +20,3 @@ class GanPipelineOutput:
     images: Any
     latents: torch.Tensor
     class_labels: torch.Tensor | None = None
-

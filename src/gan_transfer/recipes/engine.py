@@ -1,0 +1,528 @@
+"""The one GAN training loop every recipe reuses, on Accelerate.
+
+A recipe hands the engine a generator-side module (``forward(z, class_labels)`` → images; its trainable
+parameters are what G's optimiser updates), a discriminator, the target images and a :class:`TrainConfig`. The
+engine runs D/G steps with the chosen loss and penalties, optional DiffAugment, an EMA of the generator side,
+checkpoints that resume exactly, a progress bar, sample grids and a loss plot. The same code runs on one device or
+under ``accelerate launch`` / ``torchrun``: every random draw is made for the global batch and each process takes its
+slice, gradients are averaged across processes, and batch norm in the generator is synchronised, so a run with
+several processes matches the single-process run with the same global batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from accelerate import Accelerator
+from torch import nn
+from tqdm.auto import tqdm
+
+from .. import augment
+from .._version import __version__
+from ..hub import Registry, load_weights, read_json, save_weights, write_json
+from ..images import make_image_grid, plot_curves, save_image, to_pil
+from ..losses import check_loss, discriminator_loss, generator_loss, gradient_penalty, r1_penalty
+
+CHECKPOINT = "checkpoint"
+StepCallback = Callable[[int, dict[str, float]], None]
+RECIPE_REGISTRY: Registry[type] = Registry("method")
+
+
+def register_recipe(cls: type) -> type:
+    """Class decorator: make a recipe reachable by its ``name`` (``pipe.adapt(..., method=name)``)."""
+    return RECIPE_REGISTRY.register(cls.name)(cls)
+
+
+def make_config(config_class: type[TrainConfig], overrides: dict[str, Any], method: str) -> TrainConfig:
+    """A recipe config from keyword overrides, naming any unknown option."""
+    known = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"Unknown option '{unknown[0]}' for method '{method}'; known: {', '.join(sorted(known))}.")
+    return config_class(**overrides)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Options of the training engine. Recipes subclass it and set their paper's defaults."""
+
+    steps: int = 2000  # generator steps
+    batch_size: int = 32  # global batch, split over processes
+    loss: str = "hinge"  # "wgan-gp", "hinge" or "ns" (non-saturating)
+    gp_weight: float = 10.0  # WGAN-GP λ
+    r1_gamma: float = 0.0  # R1 penalty γ (0 = off)
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.0, 0.999)
+    adam_eps: float = 1e-8
+    d_steps: int = 1  # discriminator steps per generator step
+    aux_weight: float = 1.0  # AC-GAN classification loss, when D has a classifier and labels exist
+    ema_decay: float | None = 0.999  # None = no EMA of the generator
+    diffaugment: str = ""  # e.g. "color,translation,cutout"
+    mixed_precision: str = "no"  # "no", "fp16" or "bf16" (passed to Accelerate)
+    channels_last: bool = True
+    seed: int = 0
+    output_dir: str | None = None  # checkpoints, sample grids and the loss plot go here
+    checkpoint_every: int = 500
+    sample_every: int = 500
+    num_samples: int = 16
+    resume: bool = False
+    progress: bool = True
+    cpu: bool = False  # force the CPU even when an accelerator is present
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(self.betas)  # type: ignore[assignment]
+        check_loss(self.loss)
+        augment.parse_policy(self.diffaugment)
+        for name in ("steps", "batch_size", "d_steps", "checkpoint_every", "sample_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)}: use at least 1.")
+        if self.mixed_precision not in ("no", "fp16", "bf16"):
+            raise ValueError(f"mixed_precision='{self.mixed_precision}': use 'no', 'fp16' or 'bf16'.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclasses.dataclass
+class TrainResult:
+    history: list[dict[str, float]]
+    steps: int
+    seconds: float
+    output_dir: Path | None
+
+
+@dataclasses.dataclass
+class FitOutput:
+    """What a recipe returns: new components and/or an adapter, plus what the card should say."""
+
+    generator: nn.Module | None = None
+    discriminator: nn.Module | None = None
+    adapter: Any = None
+    card_data: dict[str, Any] = dataclasses.field(default_factory=dict)
+    result: TrainResult | None = None
+    hyperparameters: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------------ random streams
+class EpochSampler:
+    """Seeded shuffling without replacement, epoch after epoch; its state goes into checkpoints."""
+
+    def __init__(self, n: int, generator: torch.Generator) -> None:
+        self.n, self.generator = n, generator
+        self.perm = torch.randperm(n, generator=generator)
+        self.pos = 0
+
+    def take(self, k: int) -> torch.Tensor:
+        out = []
+        while k > 0:
+            if self.pos == self.n:
+                self.perm, self.pos = torch.randperm(self.n, generator=self.generator), 0
+            chunk = self.perm[self.pos : self.pos + k]
+            out.append(chunk)
+            self.pos += chunk.numel()
+            k -= chunk.numel()
+        return torch.cat(out)
+
+
+# ------------------------------------------------------------------------------------- synced batch norm
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over processes; the gradient of every input is the sum of the gradients of every output."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        y = x.clone()
+        dist.all_reduce(y)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
+class _SyncedBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d whose training statistics are summed over all processes (differentiably, any backend)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return super().forward(x)
+        c = x.shape[1]
+        count = torch.tensor([x.numel() / c], dtype=x.dtype, device=x.device)
+        packed = _AllReduceSum.apply(torch.cat([x.sum(dim=(0, 2, 3)), (x * x).sum(dim=(0, 2, 3)), count]))
+        n = packed[-1]
+        mean = packed[:c] / n
+        var = (packed[c : 2 * c] / n - mean * mean).clamp_min(0)
+        with torch.no_grad():
+            m = self.momentum
+            self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+            self.running_var.mul_(1 - m).add_(var.detach() * n / (n - 1), alpha=m)
+            self.num_batches_tracked.add_(1)
+        y = (x - mean[None, :, None, None]) * torch.rsqrt(var + self.eps)[None, :, None, None]
+        if self.affine:
+            y = y * self.weight[None, :, None, None] + self.bias[None, :, None, None]
+        return y
+
+
+@contextlib.contextmanager
+def synced_batch_norm(module: nn.Module, enabled: bool) -> Iterator[None]:
+    """While active, every BatchNorm2d in ``module`` normalises with statistics of the global batch."""
+    swapped = [m for m in module.modules() if type(m) is nn.BatchNorm2d] if enabled else []
+    for m in swapped:
+        m.__class__ = _SyncedBatchNorm2d
+    try:
+        yield
+    finally:
+        for m in swapped:
+            m.__class__ = nn.BatchNorm2d
+
+
+def _match_param_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Give loaded optimizer state its parameter's strides (channels-last weights get channels-last moments).
+
+    Fused Adam pairs elements by memory position, so moments loaded in the default layout next to channels-last
+    weights would silently update the wrong elements.
+    """
+    for param, state in optimizer.state.items():
+        for key, value in state.items():
+            if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+
+
+# ------------------------------------------------------------------------------------------------- engine
+class GanTrainer:
+    """Trains ``generator`` (z, class_labels → images) against ``discriminator`` on ``images``.
+
+    ``images``: (N, C, H, W) in [-1, 1]. ``class_labels``: (N,) real labels for conditional training (fake labels
+    are drawn uniformly from ``num_classes``). Parameters with ``requires_grad=False`` stay frozen.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        images: torch.Tensor,
+        *,
+        z_dim: int,
+        class_labels: torch.Tensor | None = None,
+        num_classes: int = 0,
+    ) -> None:
+        self.config = config
+        self.accelerator = Accelerator(cpu=config.cpu, mixed_precision=config.mixed_precision)
+        self.world = self.accelerator.num_processes
+        self.rank = self.accelerator.process_index
+        if config.batch_size % self.world:
+            raise ValueError(
+                f"batch_size={config.batch_size} does not split over {self.world} processes; use a multiple."
+            )
+        self.local_batch = config.batch_size // self.world
+        self.device = self.accelerator.device
+        memory = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.G = generator.to(self.device, memory_format=memory)
+        self.D = discriminator.to(self.device, memory_format=memory)
+        self.images = images.to(self.device)
+        self.labels = None if class_labels is None else torch.as_tensor(class_labels).long().to(self.device)
+        self.z_dim, self.num_classes = z_dim, num_classes
+        self.conditional = num_classes > 0
+        if self.conditional and self.labels is None:
+            raise ValueError("Conditional training needs class_labels, one per image.")
+        self.use_aux = self.conditional and getattr(discriminator, "has_classifier", False)
+        self.g_params = [p for p in self.G.parameters() if p.requires_grad]
+        self.d_params = [p for p in self.D.parameters() if p.requires_grad]
+        if not self.g_params:
+            raise ValueError("The generator side has no trainable parameters.")
+        self.opt_g = self.accelerator.prepare_optimizer(self._adam(self.g_params, config.lr_g))
+        self.opt_d = (
+            self.accelerator.prepare_optimizer(self._adam(self.d_params, config.lr_d)) if self.d_params else None
+        )
+        self.ema = None
+        if config.ema_decay is not None:
+            self.ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.gen_data = torch.Generator().manual_seed(config.seed)
+        self.gen_z = torch.Generator().manual_seed(config.seed + 1)
+        self.gen_aug = torch.Generator().manual_seed(config.seed + 2)
+        self.sampler = EpochSampler(images.shape[0], self.gen_data)
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        self.last_good_checkpoint: int | None = None
+        self.out = Path(config.output_dir) if config.output_dir else None
+        fixed = torch.Generator().manual_seed(config.seed + 3)  # preview inputs never touch training streams
+        self.preview_z = torch.randn(config.num_samples, z_dim, generator=fixed)
+        self.preview_y = torch.arange(config.num_samples) % num_classes if self.conditional else None
+
+    def _adam(self, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+        c = self.config
+        fused = self.device.type in ("cpu", "cuda")
+        return torch.optim.Adam(
+            params, lr=lr, betas=c.betas, eps=c.adam_eps, fused=fused, foreach=None if fused else True
+        )
+
+    # --- one step -------------------------------------------------------------------------------------
+    def _shard(self, t: torch.Tensor) -> torch.Tensor:
+        return t[self.rank * self.local_batch : (self.rank + 1) * self.local_batch].to(self.device)
+
+    def _draw(self) -> dict[str, Any]:
+        """Every random input of one D or G step, drawn for the global batch, then this process's slice."""
+        b = self.config.batch_size
+        z = torch.randn(b, self.z_dim, generator=self.gen_z)
+        y = torch.randint(0, self.num_classes, (b,), generator=self.gen_z) if self.conditional else None
+        aug = augment.sample_params(self.config.diffaugment, b, self.gen_aug)
+        return {
+            "z": self._shard(z),
+            "y": None if y is None else self._shard(y),
+            "aug": {k: self._shard(v) for k, v in aug.items()},
+        }
+
+    def _critic(self, x: torch.Tensor, y: torch.Tensor | None, aug: dict[str, torch.Tensor]) -> torch.Tensor:
+        if aug:
+            x = augment.apply(x, aug)
+        return self.D(x, y) if self.conditional else self.D(x)
+
+    def _sync_grads(self, params: Sequence[nn.Parameter]) -> None:
+        if self.world == 1:
+            return
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        flat = torch.cat([p.grad.reshape(-1) for p in params])
+        dist.all_reduce(flat)
+        flat /= self.world
+        offset = 0
+        for p in params:  # copy_ keeps each gradient's strides (channels-last weights, fused Adam)
+            n = p.numel()
+            p.grad.copy_(flat[offset : offset + n].view(p.shape))
+            offset += n
+
+    def _d_step(self) -> dict[str, float]:
+        c = self.config
+        idx = self.sampler.take(c.batch_size)
+        real = self._shard(self.images[idx.to(self.images.device)])
+        y_real = None if self.labels is None else self._shard(self.labels[idx.to(self.labels.device)])
+        fake_in, real_aug = self._draw(), augment.sample_params(c.diffaugment, c.batch_size, self.gen_aug)
+        real_aug = {k: self._shard(v) for k, v in real_aug.items()}
+        alpha = self._shard(torch.rand(c.batch_size, generator=self.gen_aug)) if c.loss == "wgan-gp" else None
+        with torch.no_grad(), self.accelerator.autocast():
+            fake = self.G(fake_in["z"], fake_in["y"]).float()
+        if c.channels_last:
+            real = real.contiguous(memory_format=torch.channels_last)
+        self.opt_d.zero_grad(set_to_none=True)
+        with self.accelerator.autocast():
+            logits = self._critic(
+                torch.cat([real, fake]),
+                None if y_real is None else torch.cat([y_real, fake_in["y"]]),
+                {k: torch.cat([real_aug[k], fake_in["aug"][k]]) for k in real_aug},
+            ).float()
+            real_logits, fake_logits = logits.split([real.shape[0], fake.shape[0]])
+            loss = discriminator_loss(c.loss, real_logits, fake_logits)
+            logs = {"d_loss": loss.item()}
+            if alpha is not None:
+                gp = gradient_penalty(lambda x: self._critic(x, y_real, real_aug), real, fake, alpha)
+                loss = loss + c.gp_weight * gp
+                logs["gp"] = gp.item()
+            if c.r1_gamma > 0:
+                r1 = r1_penalty(lambda x: self._critic(x, y_real, real_aug), real)
+                loss = loss + c.r1_gamma / 2 * r1
+                logs["r1"] = r1.item()
+            if self.use_aux:
+                x_aug = augment.apply(real, real_aug) if real_aug else real
+                aux = F.cross_entropy(self.D.classify(x_aug).float(), y_real)
+                loss = loss + c.aux_weight * aux
+                logs["d_aux"] = aux.item()
+        self._check_finite(loss, "discriminator")
+        self.accelerator.backward(loss)
+        self._sync_grads(self.d_params)
+        self.opt_d.step()
+        return logs
+
+    def _g_step(self) -> dict[str, float]:
+        c = self.config
+        inputs = self._draw()
+        self.opt_g.zero_grad(set_to_none=True)
+        self.D.requires_grad_(False)
+        try:
+            with self.accelerator.autocast():
+                fake = self.G(inputs["z"], inputs["y"])
+                loss = generator_loss(c.loss, self._critic(fake, inputs["y"], inputs["aug"]).float())
+                logs = {"g_loss": loss.item()}
+                if self.use_aux:
+                    x_aug = augment.apply(fake, inputs["aug"]) if inputs["aug"] else fake
+                    aux = F.cross_entropy(self.D.classify(x_aug).float(), inputs["y"])
+                    loss = loss + c.aux_weight * aux
+                    logs["g_aux"] = aux.item()
+            self._check_finite(loss, "generator")
+            self.accelerator.backward(loss)
+        finally:
+            for p in self.d_params:
+                p.requires_grad_(True)
+        self._sync_grads(self.g_params)
+        self.opt_g.step()
+        if self.ema is not None:
+            self._update_ema()
+        return logs
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        ema_params = dict(self.ema.named_parameters())
+        pairs = [(ema_params[n], p) for n, p in self.G.named_parameters() if p.requires_grad]
+        torch._foreach_lerp_([e for e, _ in pairs], [p.detach() for _, p in pairs], 1 - self.config.ema_decay)
+        for e, b in zip(self.ema.buffers(), self.G.buffers(), strict=True):
+            e.copy_(b)
+
+    def _check_finite(self, loss: torch.Tensor, which: str) -> None:
+        if torch.isfinite(loss).all():
+            return
+        if self.last_good_checkpoint is not None:
+            kept = f"The last good checkpoint (step {self.last_good_checkpoint}) is in '{self.out / CHECKPOINT}'"
+            fix = "lower the learning rates (lr_g, lr_d) and run again with resume=True"
+        else:
+            kept = "No checkpoint was written yet" + ("" if self.out else " (set output_dir to keep them)")
+            fix = "lower the learning rates (lr_g, lr_d) or check the images"
+        raise TrainingDiverged(
+            f"Training diverged at step {self.step + 1}: the {which} loss is {loss.item()}. {kept}; {fix}."
+        )
+
+    # --- the loop -------------------------------------------------------------------------------------
+    def fit(self, callbacks: Sequence[StepCallback] = ()) -> TrainResult:
+        c = self.config
+        if c.resume:
+            self._resume()
+        main = self.accelerator.is_main_process
+        bar = tqdm(total=c.steps, initial=self.step, desc="Training", disable=not (c.progress and main))
+        started = time.perf_counter()
+        self.G.train()
+        self.D.train()
+        with synced_batch_norm(self.G, self.world > 1):
+            while self.step < c.steps:
+                logs: dict[str, float] = {}
+                if self.opt_d is not None:
+                    for _ in range(c.d_steps):
+                        logs.update(self._d_step())
+                logs.update(self._g_step())
+                self.step += 1
+                self.history.append({"step": self.step, **logs})
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()}, refresh=False)
+                if self.out is not None and self.step % c.sample_every == 0 and main:
+                    self.save_samples(self.out / "samples" / f"step_{self.step:06d}.png")
+                if self.out is not None and (self.step % c.checkpoint_every == 0 or self.step == c.steps):
+                    self.save_checkpoint()
+                for callback in callbacks:
+                    callback(self.step, logs)
+        bar.close()
+        if self.out is not None and main and self.history:
+            curves = {k: [h[k] for h in self.history if k in h] for k in ("d_loss", "g_loss")}
+            plot_curves(curves, self.out / "losses.png", title=f"generator step (1..{self.step})")
+        return TrainResult(self.history, self.step, time.perf_counter() - started, self.out)
+
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The EMA generator side when there is one, else the trained one."""
+        return self.ema if self.ema is not None else self.G
+
+    @torch.no_grad()
+    def save_samples(self, path: Path) -> None:
+        g = self.sampling_generator
+        was = g.training
+        g.eval()
+        y = None if self.preview_y is None else self.preview_y.to(self.device)
+        images = g(self.preview_z.to(self.device), y)
+        g.train(was)
+        save_image(make_image_grid(to_pil(images)), path)
+
+    # --- checkpoints ----------------------------------------------------------------------------------
+    def _state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors: dict[str, torch.Tensor] = {}
+        meta: dict[str, Any] = {}
+        for name, module in (("G", self.G), ("D", self.D), ("ema", self.ema)):
+            if module is not None:
+                tensors.update({f"{name}.{k}": v for k, v in module.state_dict().items()})
+        for name, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+            if opt is None:
+                continue
+            sd = opt.state_dict()
+            meta[name] = {"param_groups": sd["param_groups"], "scalars": {}}
+            for idx, state in sd["state"].items():
+                for key, value in state.items():
+                    if torch.is_tensor(value):
+                        tensors[f"{name}.{idx}.{key}"] = value
+                    else:
+                        meta[name]["scalars"][f"{idx}.{key}"] = value
+        for name, gen in (("data", self.gen_data), ("z", self.gen_z), ("aug", self.gen_aug)):
+            tensors[f"rng.{name}"] = gen.get_state()
+        tensors["rng.torch"] = torch.get_rng_state()
+        tensors["sampler.perm"] = self.sampler.perm
+        meta.update(step=self.step, sampler_pos=self.sampler.pos, history=self.history, version=__version__)
+        return tensors, meta
+
+    def save_checkpoint(self) -> None:
+        """Write the full training state to ``output_dir/checkpoint`` (a whole folder replaced atomically)."""
+        if not all(torch.isfinite(p).all() for p in self.G.parameters()):
+            return  # never overwrite a good checkpoint with broken weights
+        if self.accelerator.is_main_process:
+            tensors, meta = self._state_tensors()
+            final = self.out / CHECKPOINT
+            tmp = self.out / f".{CHECKPOINT}.tmp"
+            old = self.out / f".{CHECKPOINT}.old"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            save_weights(tensors, tmp / "state.safetensors")
+            write_json(tmp / "state.json", {"config": self.config.to_dict(), **meta})
+            if final.exists():
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        self.last_good_checkpoint = self.step
+        self.accelerator.wait_for_everyone()
+
+    def _resume(self) -> None:
+        folder = self.out / CHECKPOINT if self.out else None
+        if folder is not None and not folder.is_dir() and (self.out / f".{CHECKPOINT}.old").is_dir():
+            folder = self.out / f".{CHECKPOINT}.old"  # a crash between the two renames
+        if folder is None or not folder.is_dir():
+            where = f"'{self.out}'" if self.out else "(no output_dir)"
+            self.accelerator.print(f"No checkpoint in {where}; starting a new run.")
+            return
+        meta = read_json(folder / "state.json")
+        tensors = load_weights(folder / "state.safetensors")
+        for name, module in (("G", self.G), ("D", self.D), ("ema", self.ema)):
+            if module is not None:
+                own = {k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(f"{name}.")}
+                module.load_state_dict(own, strict=True)
+        for name, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+            if opt is None:
+                continue
+            state: dict[int, dict[str, Any]] = {}
+            for key, value in tensors.items():
+                if key.startswith(f"{name}."):
+                    _, idx, field = key.split(".", 2)
+                    state.setdefault(int(idx), {})[field] = value
+            for key, value in meta[name]["scalars"].items():
+                idx, field = key.split(".", 1)
+                state.setdefault(int(idx), {})[field] = value
+            opt.load_state_dict({"state": state, "param_groups": meta[name]["param_groups"]})
+            _match_param_layout(opt)
+        for name, gen in (("data", self.gen_data), ("z", self.gen_z), ("aug", self.gen_aug)):
+            gen.set_state(tensors[f"rng.{name}"])
+        torch.set_rng_state(tensors["rng.torch"])
+        self.sampler.perm, self.sampler.pos = tensors["sampler.perm"], int(meta["sampler_pos"])
+        self.step, self.history = int(meta["step"]), list(meta["history"])
+        self.last_good_checkpoint = self.step
+        self.accelerator.print(f"Resumed from step {self.step} of {self.config.steps} ('{folder}').")

@@ -1,0 +1,161 @@
+"""TransferGAN (Wang et al., ECCV 2018): fine-tune a pretrained generator and discriminator on the target images.
+
+Paper defaults: WGAN-GP with λ = 10, Adam β = (0, 0.9), learning rate 1e-4 (1e-5 for ≤ 1000 target images), five
+critic steps per generator step, batch 64, no EMA. Options reproduce the paper's four-way table (re-initialise G
+and/or D), FreezeD (Mo et al. 2020: freeze the first k discriminator blocks) and the unconditional → conditional
+transfer ("Cond BNorm": every class starts from the source's batch-norm γ/β).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from ..data import ImagesLike, load_images
+from ..models import Discriminator, Generator
+from .engine import FitOutput, GanTrainer, StepCallback, TrainConfig, register_recipe
+
+FEW_SHOT_LIMIT = 1000  # at or below this many images the paper lowers the learning rate to 1e-5
+
+
+@dataclasses.dataclass
+class TransferGANConfig(TrainConfig):
+    loss: str = "wgan-gp"
+    gp_weight: float = 10.0
+    lr_g: float | None = None  # None: 1e-4, or 1e-5 for ≤ 1000 target images
+    lr_d: float | None = None
+    betas: tuple[float, float] = (0.0, 0.9)
+    d_steps: int = 5
+    batch_size: int = 64
+    ema_decay: float | None = None
+    reinit_generator: bool = False
+    reinit_discriminator: bool = False
+    freeze_d_blocks: int = 0  # FreezeD: keep the first k discriminator blocks fixed
+    num_classes: int = 0  # > 0 with class_labels and an unconditional source: transfer into a conditional GAN
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.freeze_d_blocks < 0:
+            raise ValueError(f"freeze_d_blocks={self.freeze_d_blocks}: use 0 or more.")
+
+    def learning_rate(self, num_images: int) -> float:
+        return 1e-5 if num_images <= FEW_SHOT_LIMIT else 1e-4
+
+
+def make_conditional(generator: Generator, num_classes: int) -> Generator:
+    """TransferGAN's "Cond BNorm": a conditional copy of an unconditional generator, every class = the source."""
+    return generator.conditional_copy(num_classes)
+
+
+class _GeneratorSide(torch.nn.Module):
+    """Adapts ``Generator.forward(z, class_labels=...)`` to the engine's ``(z, y)`` call."""
+
+    def __init__(self, generator: Generator) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return self.generator(z, class_labels=y)
+
+
+@register_recipe
+class TransferGAN:
+    name = "transfer_gan"
+    config_class = TransferGANConfig
+
+    def __init__(self, config: TransferGANConfig) -> None:
+        self.config = config
+
+    def fit(
+        self,
+        generator: Generator,
+        discriminator: Discriminator | None,
+        images: ImagesLike,
+        class_labels: Sequence[int] | torch.Tensor | None = None,
+        callbacks: Sequence[StepCallback] = (),
+    ) -> FitOutput:
+        """Fine-tune copies of ``generator`` and ``discriminator`` (the originals are left untouched)."""
+        c = self.config
+        x = load_images(images, generator.config.resolution, generator.config.channels, purpose="TransferGAN")
+        labels = None if class_labels is None else torch.as_tensor(class_labels).long().reshape(-1)
+        if labels is not None and labels.numel() != x.shape[0]:
+            raise ValueError(f"Got {labels.numel()} class labels for {x.shape[0]} images; give one per image.")
+        g = copy.deepcopy(generator)
+        if discriminator is None:
+            warnings.warn(
+                "The source pipeline has no discriminator, so a new one is trained from scratch; TransferGAN found "
+                "that transfer quality suffers without the pretrained discriminator.",
+                stacklevel=3,
+            )
+            d = g.build_discriminator()
+        else:
+            d = copy.deepcopy(discriminator)
+        num_classes = self._num_classes(g, labels)
+        if num_classes and not g.config.num_classes:
+            g = make_conditional(g, num_classes)
+        if num_classes and not d.config.num_classes:
+            d = d.conditional_copy(num_classes)
+        torch.manual_seed(c.seed)
+        if c.reinit_generator:
+            g = type(g)(g.config)
+        if c.reinit_discriminator:
+            d = type(d)(d.config)
+        if c.freeze_d_blocks > len(d.blocks):
+            raise ValueError(f"freeze_d_blocks={c.freeze_d_blocks}, but the discriminator has {len(d.blocks)} blocks.")
+        for block in d.blocks[: c.freeze_d_blocks]:
+            block.requires_grad_(False)
+        lr = c.learning_rate(x.shape[0])
+        config = dataclasses.replace(c, lr_g=c.lr_g or lr, lr_d=c.lr_d or lr)
+        trainer = GanTrainer(
+            config, _GeneratorSide(g), d, x, z_dim=g.config.z_dim, class_labels=labels, num_classes=num_classes
+        )
+        result = trainer.fit(callbacks)
+        trained = trainer.sampling_generator.generator
+        trained.requires_grad_(True).eval()
+        d.requires_grad_(True).eval()
+        return FitOutput(
+            generator=trained,
+            discriminator=d,
+            card_data={"tags": ["transfer_gan"]},
+            result=result,
+            hyperparameters=self._record(config, x.shape[0]),
+        )
+
+    def _num_classes(self, g: Generator, labels: torch.Tensor | None) -> int:
+        if labels is None:
+            if g.config.num_classes:
+                raise ValueError(
+                    f"The source is class-conditional ({g.config.num_classes} classes): "
+                    "pass class_labels, one per image."
+                )
+            return 0
+        needed = int(labels.max()) + 1 if labels.numel() else 0
+        k = g.config.num_classes or self.config.num_classes or needed
+        if labels.min() < 0 or needed > k:
+            raise ValueError(f"class_labels must lie in 0..{k - 1}; got values up to {needed - 1}.")
+        return k
+
+    @staticmethod
+    def _record(config: TransferGANConfig, num_images: int) -> dict[str, Any]:
+        keep = (
+            "steps",
+            "batch_size",
+            "loss",
+            "gp_weight",
+            "lr_g",
+            "lr_d",
+            "betas",
+            "d_steps",
+            "ema_decay",
+            "diffaugment",
+            "reinit_generator",
+            "reinit_discriminator",
+            "freeze_d_blocks",
+            "seed",
+        )
+        return {"method": "transfer_gan", "num_images": num_images, **{k: getattr(config, k) for k in keep}}
