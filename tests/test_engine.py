@@ -258,3 +258,12 @@ def test_cli_adapt_and_resume(tmp_path, capsys):
     assert meta["step"] == 3
     assert main([*args, "--set", "nonsense=1"]) == 2
     assert "Unknown option 'nonsense'" in capsys.readouterr().err
+
+
+def test_precision_can_change_between_runs_in_one_process():
+    """Accelerate keeps one global state per process; a notebook may still train in bf16, then in fp32."""
+    pipe = tiny_pipeline()
+    half = pipe.adapt(target(), steps=1, mixed_precision="bf16", **FAST)
+    full = pipe.adapt(target(), steps=1, **FAST)
+    assert half.generator.dtype == full.generator.dtype == torch.float32
+    assert not same(state(half.generator), state(full.generator))

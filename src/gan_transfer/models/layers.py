@@ -180,8 +180,9 @@ class UpBlock(nn.Module):
 class LayerNorm2d(nn.Module):
     """Layer norm over (C, H, W) with a per-channel affine: the semantics of ``nn.GroupNorm(1, C)``.
 
-    Written out with elementwise ops because torch 2.13's CPU ``group_norm`` backward crashes (segfault) on
-    channels-last inputs that do not require grad, which is what a FreezeD-frozen block feeds the next one.
+    Not ``F.group_norm``: torch 2.13's CPU ``group_norm`` backward crashes (segfault) on channels-last inputs that
+    do not require grad, which is what a FreezeD-frozen block feeds the next one. ``F.layer_norm`` over the
+    (H, W, C) view is as fast and has no such case.
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5) -> None:
@@ -191,8 +192,8 @@ class LayerNorm2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(num_features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        var, mean = torch.var_mean(x, dim=(1, 2, 3), keepdim=True, correction=0)
-        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight[:, None, None] + self.bias[:, None, None]
+        y = F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[2], x.shape[3], x.shape[1]), eps=self.eps)
+        return y.permute(0, 3, 1, 2) * self.weight[:, None, None] + self.bias[:, None, None]
 
 
 class DownBlock(nn.Module):

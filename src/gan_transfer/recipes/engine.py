@@ -25,6 +25,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState, PartialState
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -193,6 +194,21 @@ def synced_batch_norm(module: nn.Module, enabled: bool) -> Iterator[None]:
             m.__class__ = nn.BatchNorm2d
 
 
+def _accelerator(config: TrainConfig) -> Accelerator:
+    """An Accelerator for this run; in a single process, a new precision or device choice replaces the old one.
+
+    Accelerate keeps one global state per process, so a notebook that trains twice with different
+    ``mixed_precision`` would otherwise be refused.
+    """
+    try:
+        return Accelerator(cpu=config.cpu, mixed_precision=config.mixed_precision)
+    except ValueError as err:
+        if "already been initialized" not in str(err) or PartialState().num_processes > 1:
+            raise
+        AcceleratorState._reset_state()
+        return Accelerator(cpu=config.cpu, mixed_precision=config.mixed_precision)
+
+
 def _match_param_layout(optimizer: torch.optim.Optimizer) -> None:
     """Give loaded optimizer state its parameter's strides (channels-last weights get channels-last moments).
 
@@ -225,7 +241,7 @@ class GanTrainer:
         num_classes: int = 0,
     ) -> None:
         self.config = config
-        self.accelerator = Accelerator(cpu=config.cpu, mixed_precision=config.mixed_precision)
+        self.accelerator = _accelerator(config)
         self.world = self.accelerator.num_processes
         self.rank = self.accelerator.process_index
         if config.batch_size % self.world:
