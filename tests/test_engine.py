@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from gan_transfer import augment
+from gan_transfer import GanPipeline, augment
 from gan_transfer.cli import main
 from gan_transfer.losses import gradient_penalty
 from gan_transfer.recipes import TrainingDiverged, get_recipe, make_conditional
@@ -48,6 +48,20 @@ def test_transfer_gan_trains_copies_and_leaves_the_source_alone(family):
     assert len(changed_g) > len(g0) // 2 and len(changed_d) > len(d0) // 2
     assert len(tuned.training_result.history) == 2
     assert tuned.card_data["gan_transfer"]["method"] == "transfer_gan"
+
+
+def test_adapted_pipeline_saves_and_reloads(tmp_path):
+    pipe = tiny_pipeline("biggan")
+    pipe.card_data = {"license": "apache-2.0", "credits": "Source trained on test data."}
+    tuned = pipe.adapt(target(), steps=1, **FAST)
+    tuned.save_pretrained(tmp_path)
+    loaded = GanPipeline.from_pretrained(tmp_path)
+    loaded.set_progress_bar_config(disable=True)
+    a = tuned(num_images=3, generator=seeded(), output_type="pt").images
+    assert torch.equal(loaded(num_images=3, generator=seeded(), output_type="pt").images, a)
+    assert loaded.card_data["gan_transfer"]["betas"] == [0.0, 0.9]
+    assert loaded.card_data["license"] == "apache-2.0" and "transfer_gan" in loaded.card_data["tags"]
+    assert loaded.card_data["credits"] == "Source trained on test data."
 
 
 def test_paper_defaults():

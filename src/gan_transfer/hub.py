@@ -246,7 +246,7 @@ def resolve_folder(
 # ---------------------------------------------------------------------------------------------------- cards
 def render_card(title: str, card_data: Mapping[str, Any] | None, body: str) -> str:
     """A model card: YAML metadata (licence, datasets, base model, tags) plus a markdown body."""
-    data = dict(card_data or {})
+    data = json.loads(json.dumps(dict(card_data or {})))  # plain YAML only: tuples become lists
     data.setdefault("library_name", LIBRARY_NAME)
     tags = list(dict.fromkeys([*data.pop("tags", []), "gan", "gan_transfer"]))
     credits = data.pop("credits", None)

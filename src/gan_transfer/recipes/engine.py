@@ -442,6 +442,9 @@ class GanTrainer:
                 for callback in callbacks:
                     callback(self.step, logs)
         bar.close()
+        for module in (self.G, self.D, self.ema):  # hand back ordinary layouts: saved and reloaded models match
+            if module is not None:
+                module.to(memory_format=torch.contiguous_format)
         if self.out is not None and main and self.history:
             curves = {k: [h[k] for h in self.history if k in h] for k in ("d_loss", "g_loss")}
             plot_curves(curves, self.out / "losses.png", title=f"generator step (1..{self.step})")
