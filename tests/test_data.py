@@ -43,7 +43,8 @@ def test_every_form_gives_the_same_tensor(tmp_path):
 
 
 def test_datasets_dataset():
-    datasets = pytest.importorskip("datasets")
+    import datasets
+
     images = [_photo(i, size=(32, 32)) for i in range(3)]
     ds = datasets.Dataset.from_dict({"label": [0, 1, 2], "img": images}).cast_column("img", datasets.Image())
     x = load_images(ds, 32, 3)

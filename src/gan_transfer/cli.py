@@ -1,4 +1,4 @@
-"""The ``gan-transfer`` command: generate, adapt, info, demo."""
+"""The ``gan-transfer`` command: generate, adapt, evaluate, info, demo."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 from ._version import __version__
 from .adapters import Adapter
 from .data import list_image_files
-from .hub import read_json, resolve_folder
+from .hub import read_json, resolve_folder, write_json
 from .models import GanModel
 from .pipelines import GanPipeline, make_image_grid, save_image
 from .pipelines.gan_pipeline import INDEX_NAME
@@ -102,6 +102,38 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         f"Adapted with {args.method} in {result.steps} steps ({result.seconds:.1f} s this run); "
         f"pipeline saved to {out / 'pipeline'}, samples and checkpoint in {out / 'training'}"
     )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .metrics import evaluate
+
+    source: Any = Path(args.source)
+    if not (source.is_dir() and not (source / INDEX_NAME).is_file() and list_image_files(source)):
+        source = GanPipeline.from_pretrained(
+            args.source, revision=args.revision, local_files_only=args.local_files_only
+        )
+        for i, adapter in enumerate(args.adapter or []):
+            source.load_adapter(adapter, adapter_name=f"adapter_{i}", local_files_only=args.local_files_only)
+        if args.adapter:
+            source.set_adapter([f"adapter_{i}" for i in range(len(args.adapter))])
+        source.set_progress_bar_config(disable=args.quiet)
+    report = evaluate(
+        source,
+        args.reference,
+        args.metrics,
+        extractor=args.extractor,
+        weights=args.weights,
+        weights_filename=args.weights_filename,
+        num_samples=args.num_samples,
+        resolution=args.resolution,
+        seed=args.seed,
+        kid_subset_size=args.kid_subset_size,
+    )
+    print(report)
+    if args.output:
+        write_json(args.output, report.to_dict())
+        print(f"Wrote {args.output}")
     return 0
 
 
@@ -202,6 +234,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_hub_args(p)
     p.set_defaults(func=cmd_adapt)
+
+    p = sub.add_parser("evaluate", help="score a pipeline (or an image folder) against reference images")
+    p.add_argument("source", help="pipeline folder / Hub repo id, or a folder of images")
+    p.add_argument("reference", help="folder of reference (real) images")
+    p.add_argument("--metrics", nargs="+", default=["fd", "kid"], help="fd kid kmmd mv precision recall iw")
+    p.add_argument("--extractor", default="efficientnet-lite0", help="efficientnet-lite0 | inception-v3-fid | vgg16")
+    p.add_argument("--weights", default=None, help="weights file or Hub repo id for inception-v3-fid / vgg16")
+    p.add_argument("--weights-filename", default=None, help="file inside --weights when it is a Hub repo id")
+    p.add_argument("--num-samples", type=int, default=None, help="generated images (default: as many as reference)")
+    p.add_argument("--resolution", type=int, default=None, help="size to load images at (default: the model's)")
+    p.add_argument("--kid-subset-size", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--adapter", action="append", help="adapter folder or Hub id to apply (repeatable)")
+    p.add_argument("--output", default=None, help="write the scores as JSON here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_hub_args(p)
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("info", help="print a pipeline's, model's or adapter's config and parameter counts")
     p.add_argument("path", help="folder or Hub repo id")
