@@ -197,6 +197,7 @@ def test_evaluate_pipeline_labels_cache_and_determinism(tmp_path):
     for key in report.values:
         assert again[key] == pytest.approx(report[key], rel=1e-4, abs=1e-6), key
     assert report.name("fd") == "FD (EfficientNet-Lite0)"
+    assert dict(report) == report.values and set(report) >= {"fd", "kid", "kid_std", "iw"}
     assert "FID" not in json.dumps(report.to_dict())
     assert str(report).startswith("FD (EfficientNet-Lite0): ")
     assert len(list((tmp_path / "cache" / "features").glob("*.safetensors"))) == 1, "reference features cached"

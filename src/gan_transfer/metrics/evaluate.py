@@ -73,8 +73,9 @@ def _cached_features(images: torch.Tensor, net: FeatureExtractor, batch_size: in
 
 
 @dataclasses.dataclass
-class MetricsReport:
-    """Scores with the network that made them: ``report["fd"]``, ``report.labeled()``, ``report.to_dict()``."""
+class MetricsReport(Mapping[str, float]):
+    """Scores with the network that made them: a read-only dict of values (``report["fd"]``, ``dict(report)``)
+    plus ``report.name("fd")`` → "FD (EfficientNet-Lite0)", ``report.labeled()`` and ``report.to_dict()``."""
 
     values: dict[str, float]
     extractor: str
@@ -85,6 +86,12 @@ class MetricsReport:
 
     def __getitem__(self, key: str) -> float:
         return self.values[key]
+
+    def __iter__(self):
+        return iter(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
 
     def name(self, key: str) -> str:
         """ "FD (EfficientNet-Lite0)", or "FID (Inception-v3)" for the FID network's Fréchet distance."""
