@@ -194,10 +194,10 @@ def test_evaluate_pipeline_labels_cache_and_determinism(tmp_path):
                       kid_subset_size=12, kid_subsets=5)  # fmt: skip
     again = evaluate(pipe, images, ["fd", "kid", "kmmd", "mv", "precision", "iw"], num_samples=24, iw_steps=20,
                      kid_subset_size=12, kid_subsets=5, batch_size=5)  # fmt: skip
-    for key in report.values:
+    for key in report.scores:
         assert again[key] == pytest.approx(report[key], rel=1e-4, abs=1e-6), key
     assert report.name("fd") == "FD (EfficientNet-Lite0)"
-    assert dict(report) == report.values and set(report) >= {"fd", "kid", "kid_std", "iw"}
+    assert dict(report) == report.scores and set(report) >= {"fd", "kid", "kid_std", "iw"}
     assert "FID" not in json.dumps(report.to_dict())
     assert str(report).startswith("FD (EfficientNet-Lite0): ")
     assert len(list((tmp_path / "cache" / "features").glob("*.safetensors"))) == 1, "reference features cached"

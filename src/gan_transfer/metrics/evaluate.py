@@ -77,7 +77,7 @@ class MetricsReport(Mapping[str, float]):
     """Scores with the network that made them: a read-only dict of values (``report["fd"]``, ``dict(report)``)
     plus ``report.name("fd")`` → "FD (EfficientNet-Lite0)", ``report.labeled()`` and ``report.to_dict()``."""
 
-    values: dict[str, float]
+    scores: dict[str, float]
     extractor: str
     label: str
     num_samples: int
@@ -85,13 +85,13 @@ class MetricsReport(Mapping[str, float]):
     per_class: dict[int, dict[str, float]] = dataclasses.field(default_factory=dict)
 
     def __getitem__(self, key: str) -> float:
-        return self.values[key]
+        return self.scores[key]
 
     def __iter__(self):
-        return iter(self.values)
+        return iter(self.scores)
 
     def __len__(self) -> int:
-        return len(self.values)
+        return len(self.scores)
 
     def name(self, key: str) -> str:
         """ "FD (EfficientNet-Lite0)", or "FID (Inception-v3)" for the FID network's Fréchet distance."""
@@ -100,17 +100,17 @@ class MetricsReport(Mapping[str, float]):
         return f"{NAMES.get(key, key)} ({self.label})"
 
     def labeled(self) -> dict[str, float]:
-        return {self.name(k): v for k, v in self.values.items()}
+        return {self.name(k): v for k, v in self.scores.items()}
 
     def to_dict(self) -> dict[str, Any]:
         out = {"extractor": self.extractor, "num_samples": self.num_samples, "num_reference": self.num_reference,
-               "metrics": self.values, "labels": {k: self.name(k) for k in self.values}}  # fmt: skip
+               "metrics": self.scores, "labels": {k: self.name(k) for k in self.scores}}  # fmt: skip
         if self.per_class:
             out["per_class"] = {str(k): v for k, v in self.per_class.items()}
         return out
 
     def __str__(self) -> str:
-        return "\n".join(f"{self.name(k)}: {v:.6g}" for k, v in self.values.items())
+        return "\n".join(f"{self.name(k)}: {v:.6g}" for k, v in self.scores.items())
 
 
 def _is_pipeline(obj: Any) -> bool:
