@@ -13,7 +13,7 @@ import torch
 
 from ._version import __version__
 from .adapters import Adapter
-from .data import list_image_files
+from .data import list_image_files, load_images
 from .hub import read_json, resolve_folder, write_json
 from .models import GanModel
 from .pipelines import GanPipeline, make_image_grid, save_image
@@ -137,6 +137,61 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data(args: argparse.Namespace) -> int:
+    from .data.datasets import DATASETS, fetch, load_dataset
+
+    if args.action == "list":
+        for name, (info, _) in DATASETS.items():
+            print(f"{name}: {info.description} — {info.source}, {info.license}")
+        return 0
+    for name in args.names:
+        folder = fetch(name, force=args.force)
+        train, test = load_dataset(name, "train"), load_dataset(name, "test")
+        print(f"{name}: {len(train)} train + {len(test)} test images in {folder} ({DATASETS[name][0].license})")
+    return 0
+
+
+def cmd_train_source(args: argparse.Namespace) -> int:
+    from .data.datasets import load_dataset
+    from .metrics import evaluate
+    from .recipes.engine import make_config
+    from .recipes.source import SourceConfig, train_source
+
+    options: dict[str, Any] = {k: _parse_value(v) for k, _, v in (item.partition("=") for item in args.set or [])}
+    train = load_dataset(args.data, "train", args.classes)
+    test = load_dataset(args.data, "test", args.classes)
+    channels = 1 if train.images.shape[-1] == 1 else 3
+    out = Path(args.output)
+    options.update(family=args.family, resolution=args.resolution, width=args.width, steps=args.steps,
+                   channels=channels, num_classes=len(train.classes) if args.conditional else 0,
+                   output_dir=str(out / "training"), resume=args.resume, progress=not args.quiet)  # fmt: skip
+    config = make_config(SourceConfig, options, "train-source")
+    images = load_images(train.images, args.resolution, channels)
+    labels = torch.as_tensor(train.labels)
+    g, d, result = train_source(config, images, labels)
+    pipe = GanPipeline(g, d)
+    pipe.set_progress_bar_config(disable=True)
+    kwargs = {"reference_labels": test.labels} if args.conditional else {}
+    report = evaluate(pipe, load_images(test.images, args.resolution, channels), ["fd", "kid"] + (
+        ["mfd"] if args.conditional else []), num_samples=min(len(test), 1000), kid_subset_size=min(len(test), 500),
+        **kwargs)  # fmt: skip
+    pipe.card_data = {
+        **train.model_card_data(),
+        "datasets": [train.info.source],
+        "tags": ["source-gan", args.family],
+        "gan_transfer": {
+            "data": args.data, "classes": train.classes, "train_images": len(train), "test_images": len(test),
+            "recipe": {k: v for k, v in config.to_dict().items() if k not in ("output_dir", "resume", "progress")},
+            "steps": result.steps, "wall_clock_hours": round(result.total_seconds / 3600, 2),
+            "metrics": report.labeled(),
+        },
+    }  # fmt: skip
+    pipe.save_pretrained(out / "pipeline")
+    print(report)
+    print(f"Trained {result.steps} steps ({result.total_seconds / 3600:.2f} h in all); saved {out / 'pipeline'}")
+    return 0
+
+
 def describe(path_or_id: str, *, revision: str | None = None, local_files_only: bool = False) -> dict[str, Any]:
     """What a pipeline, model or adapter folder holds: class, config, parameter counts."""
     folder = resolve_folder(path_or_id, revision=revision, local_files_only=local_files_only)
@@ -252,6 +307,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hub_args(p)
     p.set_defaults(func=cmd_evaluate)
 
+    p = sub.add_parser("data", help="list or fetch the real image sets")
+    p.add_argument("action", choices=["list", "fetch"])
+    p.add_argument("names", nargs="*", help="dataset names (see: gan-transfer data list)")
+    p.add_argument("--force", action="store_true", help="fetch again even if cached")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("train-source", help="train a source GAN from scratch on a dataset (resumable)")
+    p.add_argument("--data", required=True, help="dataset name (see: gan-transfer data list)")
+    p.add_argument("--classes", type=int, nargs="+", default=None, help="keep only these classes")
+    p.add_argument("--family", default="biggan", choices=["biggan", "resnet"])
+    p.add_argument("--resolution", type=int, default=32)
+    p.add_argument("--width", type=int, default=32)
+    p.add_argument("--conditional", action="store_true")
+    p.add_argument("--steps", type=int, default=20000)
+    p.add_argument("--output", required=True, help="folder: pipeline/ (result) and training/ (checkpoints)")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any engine option")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_train_source)
+
     p = sub.add_parser("info", help="print a pipeline's, model's or adapter's config and parameter counts")
     p.add_argument("path", help="folder or Hub repo id")
     _add_hub_args(p)
@@ -267,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, TypeError, TrainingDiverged) as err:
+    except (ValueError, FileNotFoundError, TypeError, TrainingDiverged, RuntimeError) as err:
         print(f"gan-transfer {args.command}: {err}", file=sys.stderr)
         return 2
 

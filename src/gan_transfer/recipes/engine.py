@@ -104,8 +104,9 @@ class TrainingDiverged(RuntimeError):
 class TrainResult:
     history: list[dict[str, float]]
     steps: int
-    seconds: float
+    seconds: float  # wall-clock of this call
     output_dir: Path | None
+    total_seconds: float = 0.0  # wall-clock of the whole run, resumed parts included
 
 
 @dataclasses.dataclass
@@ -276,6 +277,8 @@ class GanTrainer:
         self.gen_aug = torch.Generator().manual_seed(config.seed + 2)
         self.sampler = EpochSampler(images.shape[0], self.gen_data)
         self.step = 0
+        self.seconds_before = 0.0  # wall-clock of earlier parts of a resumed run
+        self.started = time.perf_counter()
         self.history: list[dict[str, float]] = []
         self.last_good_checkpoint: int | None = None
         self.out = Path(config.output_dir) if config.output_dir else None
@@ -421,7 +424,7 @@ class GanTrainer:
             self._resume()
         main = self.accelerator.is_main_process
         bar = tqdm(total=c.steps, initial=self.step, desc="Training", disable=not (c.progress and main))
-        started = time.perf_counter()
+        self.started = started = time.perf_counter()
         self.G.train()
         self.D.train()
         with synced_batch_norm(self.G, self.world > 1):
@@ -448,7 +451,8 @@ class GanTrainer:
         if self.out is not None and main and self.history:
             curves = {k: [h[k] for h in self.history if k in h] for k in ("d_loss", "g_loss")}
             plot_curves(curves, self.out / "losses.png", title=f"generator step (1..{self.step})")
-        return TrainResult(self.history, self.step, time.perf_counter() - started, self.out)
+        seconds = time.perf_counter() - started
+        return TrainResult(self.history, self.step, seconds, self.out, self.seconds_before + seconds)
 
     @property
     def sampling_generator(self) -> nn.Module:
@@ -487,7 +491,9 @@ class GanTrainer:
             tensors[f"rng.{name}"] = gen.get_state()
         tensors["rng.torch"] = torch.get_rng_state()
         tensors["sampler.perm"] = self.sampler.perm
-        meta.update(step=self.step, sampler_pos=self.sampler.pos, history=self.history, version=__version__)
+        seconds = self.seconds_before + time.perf_counter() - self.started
+        meta.update(step=self.step, sampler_pos=self.sampler.pos, history=self.history, version=__version__,
+                    seconds=seconds)  # fmt: skip
         return tensors, meta
 
     def save_checkpoint(self) -> None:
@@ -543,5 +549,6 @@ class GanTrainer:
         torch.set_rng_state(tensors["rng.torch"])
         self.sampler.perm, self.sampler.pos = tensors["sampler.perm"], int(meta["sampler_pos"])
         self.step, self.history = int(meta["step"]), list(meta["history"])
+        self.seconds_before = float(meta.get("seconds", 0.0))
         self.last_good_checkpoint = self.step
         self.accelerator.print(f"Resumed from step {self.step} of {self.config.steps} ('{folder}').")
