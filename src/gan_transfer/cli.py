@@ -38,13 +38,19 @@ def _write_images(images: list, output: Path) -> str:
     return f"{len(images)} images to {output}/"
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
-    pipe = GanPipeline.from_pretrained(args.model, revision=args.revision, local_files_only=args.local_files_only)
-    for i, adapter in enumerate(args.adapter or []):
-        pipe.load_adapter(adapter, adapter_name=f"adapter_{i}", local_files_only=args.local_files_only)
-    if args.adapter:
-        pipe.set_adapter([f"adapter_{i}" for i in range(len(args.adapter))])
+def _pipeline_with_adapters(args: argparse.Namespace, model: str) -> GanPipeline:
+    """The pipeline named on the command line, with every ``--adapter`` loaded and active in order."""
+    pipe = GanPipeline.from_pretrained(model, revision=args.revision, local_files_only=args.local_files_only)
+    names = [pipe.load_adapter(a, f"adapter_{i}", local_files_only=args.local_files_only)
+             for i, a in enumerate(args.adapter or [])]  # fmt: skip
+    if names:
+        pipe.set_adapter(names)
     pipe.set_progress_bar_config(disable=args.quiet)
+    return pipe
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    pipe = _pipeline_with_adapters(args, args.model)
     out = pipe(
         num_images=args.num_images,
         class_labels=args.class_labels,
@@ -110,14 +116,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     source: Any = Path(args.source)
     if not (source.is_dir() and not (source / INDEX_NAME).is_file() and list_image_files(source)):
-        source = GanPipeline.from_pretrained(
-            args.source, revision=args.revision, local_files_only=args.local_files_only
-        )
-        for i, adapter in enumerate(args.adapter or []):
-            source.load_adapter(adapter, adapter_name=f"adapter_{i}", local_files_only=args.local_files_only)
-        if args.adapter:
-            source.set_adapter([f"adapter_{i}" for i in range(len(args.adapter))])
-        source.set_progress_bar_config(disable=args.quiet)
+        source = _pipeline_with_adapters(args, args.source)
     report = evaluate(
         source,
         args.reference,

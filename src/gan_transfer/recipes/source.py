@@ -19,7 +19,7 @@ from ..models import (
     ResNetDiscriminator,
     ResNetGenerator,
 )
-from .engine import GanTrainer, StepCallback, TrainConfig, TrainResult
+from .engine import GanTrainer, GeneratorSide, StepCallback, TrainConfig, TrainResult
 
 FAMILIES: dict[str, tuple[type[Generator], type[Discriminator]]] = {
     "biggan": (BigGANGenerator, BigGANDiscriminator),
@@ -53,15 +53,6 @@ def build_models(config: SourceConfig, seed: int = 0) -> tuple[Generator, Discri
     return g_cls(**common, z_dim=config.z_dim), d_cls(**common)
 
 
-class _Side(torch.nn.Module):
-    def __init__(self, generator: Generator) -> None:
-        super().__init__()
-        self.generator = generator
-
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        return self.generator(z, class_labels=y)
-
-
 def train_source(
     config: SourceConfig,
     images: torch.Tensor,
@@ -71,7 +62,7 @@ def train_source(
     """Train a new GAN on ``images`` ((N, C, R, R) in [-1, 1]); returns the EMA generator, D and the run's record."""
     g, d = build_models(config, config.seed)
     labels = class_labels if config.num_classes else None
-    trainer = GanTrainer(config, _Side(g), d, images, z_dim=config.z_dim, class_labels=labels,
+    trainer = GanTrainer(config, GeneratorSide(g), d, images, z_dim=config.z_dim, class_labels=labels,
                          num_classes=config.num_classes)  # fmt: skip
     result = trainer.fit(callbacks)
     generator = trainer.sampling_generator.generator.eval().requires_grad_(True)

@@ -18,7 +18,7 @@ import torch
 
 from ..data import ImagesLike, load_images
 from ..models import Discriminator, Generator
-from .engine import FitOutput, GanTrainer, StepCallback, TrainConfig, register_recipe
+from .engine import FitOutput, GanTrainer, GeneratorSide, StepCallback, TrainConfig, register_recipe
 
 FEW_SHOT_LIMIT = 1000  # at or below this many images the paper lowers the learning rate to 1e-5
 
@@ -50,17 +50,6 @@ class TransferGANConfig(TrainConfig):
 def make_conditional(generator: Generator, num_classes: int) -> Generator:
     """TransferGAN's "Cond BNorm": a conditional copy of an unconditional generator, every class = the source."""
     return generator.conditional_copy(num_classes)
-
-
-class _GeneratorSide(torch.nn.Module):
-    """Adapts ``Generator.forward(z, class_labels=...)`` to the engine's ``(z, y)`` call."""
-
-    def __init__(self, generator: Generator) -> None:
-        super().__init__()
-        self.generator = generator
-
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        return self.generator(z, class_labels=y)
 
 
 @register_recipe
@@ -112,7 +101,7 @@ class TransferGAN:
         lr = c.learning_rate(x.shape[0])
         config = dataclasses.replace(c, lr_g=c.lr_g or lr, lr_d=c.lr_d or lr)
         trainer = GanTrainer(
-            config, _GeneratorSide(g), d, x, z_dim=g.config.z_dim, class_labels=labels, num_classes=num_classes
+            config, GeneratorSide(g), d, x, z_dim=g.config.z_dim, class_labels=labels, num_classes=num_classes
         )
         result = trainer.fit(callbacks)
         trained = trainer.sampling_generator.generator
