@@ -164,3 +164,24 @@ def test_model_push_to_hub(tmp_path, fake_hub):
     loaded = ResNetDiscriminator.from_pretrained("me/critic", cache_dir=fake_hub.cache, local_files_only=True)
     x = torch.rand(2, 3, 32, 32)
     assert torch.equal(loaded(x), d.eval()(x))
+
+
+def test_bundled_zoo_names_resolve_without_the_network(tmp_path, monkeypatch):
+    from gan_transfer import zoo
+
+    monkeypatch.setattr(zoo, "ZOO_DIR", tmp_path / "zoo")
+    (tmp_path / "zoo").mkdir()
+    pipe = tiny_pipeline("biggan")
+    pipe.card_data = {"license": "apache-2.0", "credits": "test"}
+    pipe.save_pretrained(tmp_path / "run")
+    zoo.export(tmp_path / "run", "tiny")
+    weights = load_file(str(tmp_path / "zoo/tiny/generator/model.safetensors"))
+    assert {v.dtype for v in weights.values() if v.is_floating_point()} == {torch.float16}
+    assert zoo.list_bundled() == ["gan-transfer/tiny"]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    loaded = GanPipeline.from_pretrained("gan-transfer/tiny")
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.generator.dtype == torch.float32 and loaded.card_data["license"] == "apache-2.0"
+    torch.testing.assert_close(images(loaded), images(pipe), rtol=0, atol=5e-3)  # float16 storage
+    with pytest.raises(FileNotFoundError, match="not in the Hub cache"):
+        GanPipeline.from_pretrained("gan-transfer/not-bundled", cache_dir=tmp_path / "empty")

@@ -193,6 +193,12 @@ def offline_mode(local_files_only: bool = False) -> bool:
     return local_files_only or flag in {"1", "true", "yes", "on"}
 
 
+def _bundled_folder(name: str) -> Path | None:
+    from .zoo import bundled_folder  # the zoo folder ships inside the package
+
+    return bundled_folder(name)
+
+
 def resolve_folder(
     path_or_id: PathLike,
     *,
@@ -202,10 +208,16 @@ def resolve_folder(
     local_files_only: bool = False,
     token: str | bool | None = None,
 ) -> Path:
-    """Return a local folder for a path or a Hub repo id (downloaded, or from the local cache when offline)."""
+    """Return a local folder for a path, a bundled zoo name (``gan-transfer/NAME``) or a Hub repo id.
+
+    Hub repos are downloaded, or read from the local cache when offline.
+    """
     local = Path(path_or_id).expanduser()
+    bundled = None if revision else _bundled_folder(str(path_or_id))
     if local.is_dir():
         folder = local
+    elif bundled is not None:
+        folder = bundled
     else:
         repo_id = str(path_or_id)
         offline = offline_mode(local_files_only)
