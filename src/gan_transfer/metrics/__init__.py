@@ -1,7 +1,7 @@
 """Metrics that run offline and agree with the reference implementations.
 
-Scores on EfficientNet-Lite0 features are "FD (EfficientNet-Lite0)", never FID; only the Inception-v3 FID network
-gives "FID (Inception-v3)". ``MetricsReport.name`` writes the right label.
+Scores on EfficientNet-Lite0 features are "FD (EfficientNet-Lite0)".
+Only the Inception-v3 network gives "FID (Inception-v3)". ``MetricsReport.name`` writes the right label.
 """
 
 from .evaluate import MetricsReport, evaluate, extract_features, independent_critic, rank_sources

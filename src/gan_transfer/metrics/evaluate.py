@@ -94,7 +94,7 @@ class MetricsReport(Mapping[str, float]):
         return len(self.scores)
 
     def name(self, key: str) -> str:
-        """ "FD (EfficientNet-Lite0)", or "FID (Inception-v3)" for the FID network's Fréchet distance."""
+        """The label of a score: "FD (<extractor>)", and "FID (Inception-v3)" for the Inception network's FD."""
         if key == "fd" and self.extractor == "inception-v3-fid":
             return "FID (Inception-v3)"
         return f"{NAMES.get(key, key)} ({self.label})"
