@@ -1,5 +1,17 @@
 """Adapters: small weight files that change a base generator without touching its weights."""
 
-from .base import ADAPTER_REGISTRY, Adapter, AdapterConfig, AdapterHostMixin, register_adapter
+from .base import ADAPTER_REGISTRY, Adapter, AdapterConfig, AdapterHostMixin, attach, register_adapter
+from .scale_shift import BatchStatisticsAdapter, ScaleShiftAdapter, interpolate, truncate
 
-__all__ = ["ADAPTER_REGISTRY", "Adapter", "AdapterConfig", "AdapterHostMixin", "register_adapter"]
+__all__ = [
+    "ADAPTER_REGISTRY",
+    "Adapter",
+    "AdapterConfig",
+    "AdapterHostMixin",
+    "BatchStatisticsAdapter",
+    "ScaleShiftAdapter",
+    "attach",
+    "interpolate",
+    "register_adapter",
+    "truncate",
+]

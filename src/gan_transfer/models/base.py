@@ -95,7 +95,8 @@ class Generator(GanModel):
     Class-conditional generators turn labels into a class embedding with :meth:`embed_classes`; passing a
     ``class_embedding`` directly (e.g. from a class miner) bypasses the labels. ``class_embedding_dim`` is its width.
     Normalisation layers are :class:`NormLayer` modules (see :meth:`normalization_layers`); the outputs of the
-    modules in :meth:`block_modules` are the generator's block features.
+    modules in :meth:`block_modules` are the generator's feature maps: "stem" (the first, (B, C, b, b)) and
+    "blocks.i".
     """
 
     class_embedding_dim: int

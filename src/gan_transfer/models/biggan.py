@@ -69,6 +69,7 @@ class BigGANGenerator(Generator):
         _check_attention(c.attention_resolution, sizes, "BigGANGenerator")
 
         self.stem = maybe_sn(nn.Linear(self.z_chunks[0], chs[0] * self.base * self.base), c.spectral_norm)
+        self.first_feature_map = nn.Identity()  # named, so adapters can reach the (B, C, b, b) map
         self.blocks = nn.ModuleList(
             UpBlock(chs[i], chs[i + 1], cond_dim, class_table=False, sn=c.spectral_norm) for i in range(stages)
         )
@@ -86,7 +87,7 @@ class BigGANGenerator(Generator):
         return self.shared(class_labels)
 
     def block_modules(self) -> dict[str, nn.Module]:
-        return {"stem": self.stem, **{f"blocks.{i}": b for i, b in enumerate(self.blocks)}}
+        return {"stem": self.first_feature_map, **{f"blocks.{i}": b for i, b in enumerate(self.blocks)}}
 
     def forward(
         self,
@@ -98,7 +99,7 @@ class BigGANGenerator(Generator):
             raise ValueError(f"z has {z.shape[-1]} dimensions; this generator takes z_dim={self.config.z_dim}.")
         emb = self.class_condition(z.shape[0], class_labels, class_embedding)
         zs = torch.split(z, self.z_chunks, dim=1)
-        h = self.stem(zs[0]).view(z.shape[0], -1, self.base, self.base)
+        h = self.first_feature_map(self.stem(zs[0]).view(z.shape[0], -1, self.base, self.base))
         for i, block in enumerate(self.blocks):
             parts = [p for p in (emb, zs[i + 1] if self.config.hierarchical_z else None) if p is not None]
             h = block(h, torch.cat(parts, dim=1) if parts else None)

@@ -57,6 +57,7 @@ class ResNetGenerator(Generator):
         chs = [c.width * m for m in mults]
         self.class_embedding_dim = c.num_classes
         self.stem = nn.Linear(c.z_dim, chs[0] * self.base * self.base)
+        self.first_feature_map = nn.Identity()  # named, so adapters can reach the (B, C, b, b) map
         self.blocks = nn.ModuleList(
             UpBlock(chs[i], chs[i + 1], c.num_classes, class_table=True, sn=False) for i in range(stages)
         )
@@ -68,7 +69,7 @@ class ResNetGenerator(Generator):
         return F.one_hot(class_labels, self.config.num_classes).to(self.dtype)
 
     def block_modules(self) -> dict[str, nn.Module]:
-        return {"stem": self.stem, **{f"blocks.{i}": b for i, b in enumerate(self.blocks)}}
+        return {"stem": self.first_feature_map, **{f"blocks.{i}": b for i, b in enumerate(self.blocks)}}
 
     def forward(
         self,
@@ -77,7 +78,7 @@ class ResNetGenerator(Generator):
         class_embedding: torch.Tensor | None = None,
     ) -> torch.Tensor:
         cond = self.class_condition(z.shape[0], class_labels, class_embedding)
-        h = self.stem(z).view(z.shape[0], -1, self.base, self.base)
+        h = self.first_feature_map(self.stem(z).view(z.shape[0], -1, self.base, self.base))
         for block in self.blocks:
             h = block(h, cond)
         return torch.tanh(self.to_image(F.relu(self.out_norm(h))))

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from .bsa import BSA, BSAConfig
 from .engine import RECIPE_REGISTRY, FitOutput, GanTrainer, TrainConfig, TrainingDiverged, TrainResult, make_config
 from .transfer_gan import TransferGAN, TransferGANConfig, make_conditional
 
@@ -13,7 +14,9 @@ def get_recipe(method: str, **overrides: Any) -> Any:
 
 
 __all__ = [
+    "BSA",
     "RECIPE_REGISTRY",
+    "BSAConfig",
     "FitOutput",
     "GanTrainer",
     "TrainConfig",

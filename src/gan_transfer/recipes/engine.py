@@ -107,6 +107,7 @@ class TrainResult:
     seconds: float  # wall-clock of this call
     output_dir: Path | None
     total_seconds: float = 0.0  # wall-clock of the whole run, resumed parts included
+    extras: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. BSA's per-image latents
 
 
 @dataclasses.dataclass
