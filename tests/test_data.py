@@ -109,8 +109,8 @@ def test_bad_inputs_name_the_input_and_the_fix(tmp_path):
         load_images([_photo(0), _photo(1)], 32, min_images=10, purpose="BSA")
     with pytest.raises(ValueError, match="has 2 channels"):
         load_images(torch.rand(3, 2, 8, 8), 32)
-    with pytest.raises(ValueError, match=r"values in \[0.\d+, 255\]"):
-        load_images(torch.rand(3, 3, 8, 8) * 255, 32)
+    with pytest.raises(ValueError, match=r"values in \[0, 255\]; float images must lie in \[0, 1\]"):
+        load_images(torch.linspace(0, 255, 3 * 3 * 8 * 8).reshape(3, 3, 8, 8), 32)
     with pytest.raises(ValueError, match="NaN"):
         load_images(torch.full((1, 3, 8, 8), float("nan")), 32)
     with pytest.raises(ValueError, match="has shape"):
