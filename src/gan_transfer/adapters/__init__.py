@@ -1,6 +1,7 @@
 """Adapters: small weight files that change a base generator without touching its weights."""
 
 from .base import ADAPTER_REGISTRY, Adapter, AdapterConfig, AdapterHostMixin, attach, register_adapter
+from .miner import MinerAdapter
 from .scale_shift import BatchStatisticsAdapter, ScaleShiftAdapter, interpolate, truncate
 
 __all__ = [
@@ -9,6 +10,7 @@ __all__ = [
     "AdapterConfig",
     "AdapterHostMixin",
     "BatchStatisticsAdapter",
+    "MinerAdapter",
     "ScaleShiftAdapter",
     "attach",
     "interpolate",

@@ -4,6 +4,7 @@ from typing import Any
 
 from .bsa import BSA, BSAConfig
 from .engine import RECIPE_REGISTRY, FitOutput, GanTrainer, TrainConfig, TrainingDiverged, TrainResult, make_config
+from .minegan import MineGAN, MineGANConfig
 from .transfer_gan import TransferGAN, TransferGANConfig, make_conditional
 
 
@@ -19,6 +20,8 @@ __all__ = [
     "BSAConfig",
     "FitOutput",
     "GanTrainer",
+    "MineGAN",
+    "MineGANConfig",
     "TrainConfig",
     "TrainResult",
     "TrainingDiverged",

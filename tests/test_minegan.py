@@ -1,0 +1,84 @@
+"""MineGAN, single source: identity miners, frozen generator in stage 1, released in stage 2, adapter round trip."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from gan_transfer.adapters import MinerAdapter
+from gan_transfer.adapters.miner import Miner
+from gan_transfer.recipes import GanTrainer, TrainConfig, get_recipe
+from gan_transfer.recipes.minegan import MinedGenerator
+
+from .conftest import FAMILIES, seeded, tiny_pipeline
+
+FAST = {"batch_size": 8, "d_steps": 1, "progress": False, "lr_g": 1e-3, "lr_d": 1e-3}
+
+
+def target(n: int = 16) -> torch.Tensor:
+    return torch.rand(n, 3, 32, 32, generator=seeded(0))
+
+
+def state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_fresh_miner_is_the_identity(family):
+    pipe = tiny_pipeline(family)
+    base = pipe(num_images=4, generator=seeded(), output_type="pt").images
+    pipe.add_adapter(MinerAdapter.for_generator(pipe.generator))
+    assert torch.equal(pipe(num_images=4, generator=seeded(), output_type="pt").images, base)
+
+
+@pytest.mark.parametrize("release", [False, True])
+def test_generator_frozen_in_stage_1_released_in_stage_2(release):
+    pipe = tiny_pipeline("resnet")
+    g = copy.deepcopy(pipe.generator)
+    before = state(g)
+    miner = Miner(g.config.z_dim)
+    side = MinedGenerator(miner, g, train_generator=release)
+    config = TrainConfig(steps=2, loss="wgan-gp", ema_decay=None, **FAST)
+    GanTrainer(config, side, copy.deepcopy(pipe.discriminator), target() * 2 - 1, z_dim=g.config.z_dim).fit()
+    changed = [k for k, v in g.state_dict().items() if not torch.equal(v, before[k])]
+    if release:
+        assert len(changed) > len(before) // 2
+    else:
+        assert changed == [], "stage 1 changed a generator weight or running statistic"
+    assert miner.net[-1].weight.abs().sum() > 0, "the miner learned"
+
+
+def test_adapt_stage1_only_gives_a_miner_adapter_on_the_base(tmp_path):
+    pipe = tiny_pipeline("biggan")
+    tuned = pipe.adapt(target(), method="minegan", steps=2, stage2=False, **FAST)
+    assert tuned.generator is pipe.generator and tuned.list_adapters() == ["minegan"]
+    adapter = tuned.get_adapter("minegan")
+    assert adapter.config.method == "minegan"
+    expected = tuned(num_images=3, generator=seeded(), output_type="pt").images
+    with tuned.disable_adapters():
+        assert not torch.equal(tuned(num_images=3, generator=seeded(), output_type="pt").images, expected)
+    tuned.save_adapter(tmp_path / "miner")
+    fresh = tiny_pipeline("biggan")
+    fresh.load_adapter(tmp_path / "miner")
+    assert torch.equal(fresh(num_images=3, generator=seeded(), output_type="pt").images, expected)
+    size = (tmp_path / "miner" / "adapter_model.safetensors").stat().st_size
+    assert size < 50_000, size  # z_dim 32, four 32×32 layers
+
+
+def test_adapt_with_stage2_returns_a_new_generator_with_its_miner():
+    pipe = tiny_pipeline("resnet")
+    before = state(pipe.generator)
+    tuned = pipe.adapt(target(), method="minegan", steps=1, stage2_steps=2, **FAST)
+    assert tuned.generator is not pipe.generator
+    assert all(torch.equal(before[k], v) for k, v in pipe.generator.state_dict().items())
+    assert len(tuned.training_result.history) == 3 and tuned.active_adapters == ["minegan"]
+    assert tuned(num_images=2, generator=seeded(), output_type="pt").images.shape == (2, 3, 32, 32)
+
+
+def test_defaults_and_errors():
+    c = get_recipe("minegan").config
+    assert (c.loss, c.gp_weight, c.stage2, c.miner_depth) == ("wgan-gp", 10.0, True, 4)
+    with pytest.raises(ValueError, match="z_dim"):
+        tiny_pipeline("resnet").add_adapter(MinerAdapter(z_dim=7))
