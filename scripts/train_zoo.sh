@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Train (or resume) the bundled zoo's source GANs. Each run checkpoints every 500 steps into $RUNS/NAME/training
+# and writes $RUNS/NAME/pipeline (with its model card and held-out FD/KID) when it reaches its step count.
+# Usage: scripts/train_zoo.sh NAME [NAME ...]   (names below; add --resume to continue: RESUME=1 scripts/train_zoo.sh …)
+# After a run finishes and its grids look right: python -c "from gan_transfer import zoo; zoo.export('RUN/pipeline', 'NAME')"
+set -euo pipefail
+RUNS=${RUNS:-/work/zoo-runs}
+COMMON=(--set checkpoint_every=500 --set sample_every=1000 --quiet)
+[ "${RESUME:-0}" = 1 ] && COMMON+=(--resume)
+run() { local name=$1; shift; mkdir -p "$RUNS"; OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} \
+  gan-transfer train-source "$@" --output "$RUNS/$name" "${COMMON[@]}" > "$RUNS/$name.log" 2>&1; }
+for name in "$@"; do
+  case "$name" in
+    fashion-mnist-cond) run "$name" --data fashion-mnist --classes 0 1 2 3 4 5 6 7 --conditional --resolution 28 --width 32 --steps 20000 ;;
+    fashion-mnist) run "$name" --data fashion-mnist --resolution 28 --width 32 --steps 20000 ;;
+    fashion-tops) run "$name" --data fashion-mnist --classes 0 2 4 6 --resolution 28 --width 32 --steps 15000 ;;
+    fashion-footwear) run "$name" --data fashion-mnist --classes 5 7 9 --resolution 28 --width 32 --steps 15000 ;;
+    emoji-google) run "$name" --data emoji-google --resolution 32 --width 32 --steps 30000 ;;
+    emoji-google-cond) run "$name" --data emoji-google --conditional --resolution 32 --width 32 --steps 30000 ;;
+    *) echo "unknown zoo model: $name" >&2; exit 2 ;;
+  esac
+done
