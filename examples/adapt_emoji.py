@@ -6,7 +6,7 @@
 import torch
 
 from gan_transfer import GanPipeline
-from gan_transfer.demo import HELD_OUT, TARGET
+from gan_transfer.demo import HELD_OUT, TARGET, TARGET_CREDIT
 from gan_transfer.metrics import evaluate
 
 source = GanPipeline.from_pretrained("gan-transfer/emoji-google")  # bundled: no network needed
@@ -16,5 +16,6 @@ light = source.adapt(TARGET, method="bsa", steps=300)  # a scale/shift adapter; 
 for name, pipe in (("source", source), ("TransferGAN", full), ("BSA", light)):
     print(name, evaluate(pipe, HELD_OUT, ["fd", "kid"], num_samples=100, kid_subset_size=50))
 
-light.save_adapter("twitter-bsa")  # a few kilobytes, with the Twemoji credit on its card
+light.card_data["credits"] = source.card_data.get("credits", "") + "\n\n" + TARGET_CREDIT  # licences travel
+light.save_adapter("twitter-bsa")  # a few kilobytes
 images = light(num_images=16, generator=torch.Generator().manual_seed(0)).images
