@@ -172,3 +172,12 @@ def test_bsa_pipeline_saves_adapter_with_method(tmp_path, trained):
     assert torch.equal(fresh(num_images=2, generator=seeded(), output_type="pt").images,
                        tuned(num_images=2, generator=seeded(), output_type="pt").images)  # fmt: skip
     assert isinstance(fresh, GanPipeline)
+
+
+def test_adapter_methods_keep_the_base_name(tmp_path):
+    pipe = tiny_pipeline("biggan")
+    pipe.save_pretrained(tmp_path / "base")
+    base = GanPipeline.from_pretrained(tmp_path / "base")
+    tuned = base.adapt(torch.rand(4, 3, 32, 32), method="bsa", steps=1, progress=False, perceptual_resolution=32)
+    assert tuned.name_or_path == str(tmp_path / "base")
+    assert tuned.get_adapter("bsa").config.base_model == str(tmp_path / "base")

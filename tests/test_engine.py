@@ -47,7 +47,7 @@ def test_transfer_gan_trains_copies_and_leaves_the_source_alone(family):
     changed_d = [k for k, v in tuned.discriminator.state_dict().items() if not torch.equal(v, d0[k])]
     assert len(changed_g) > len(g0) // 2 and len(changed_d) > len(d0) // 2
     assert len(tuned.training_result.history) == 2
-    assert tuned.card_data["gan_transfer"]["method"] == "transfer_gan"
+    assert tuned.card_data["adaptation"]["method"] == "transfer_gan"
 
 
 def test_adapted_pipeline_saves_and_reloads(tmp_path):
@@ -59,7 +59,7 @@ def test_adapted_pipeline_saves_and_reloads(tmp_path):
     loaded.set_progress_bar_config(disable=True)
     a = tuned(num_images=3, generator=seeded(), output_type="pt").images
     assert torch.equal(loaded(num_images=3, generator=seeded(), output_type="pt").images, a)
-    assert loaded.card_data["gan_transfer"]["betas"] == [0.0, 0.9]
+    assert loaded.card_data["adaptation"]["betas"] == [0.0, 0.9]
     assert loaded.card_data["license"] == "apache-2.0" and "transfer_gan" in loaded.card_data["tags"]
     assert loaded.card_data["credits"] == "Source trained on test data."
 

@@ -199,8 +199,14 @@ class GanPipeline(AdapterHostMixin):
         card["tags"] = list(dict.fromkeys([*card.get("tags", []), *out.card_data.get("tags", [])]))
         if self.name_or_path and "base_model" not in card:
             card["base_model"] = self.name_or_path
-        card["gan_transfer"] = out.hyperparameters
-        pipe = GanPipeline(out.generator or self.generator, out.discriminator or self.discriminator, card_data=card)
+        card["adaptation"] = out.hyperparameters  # the source's own record (data, recipe, scores) stays beside it
+        same_generator = out.generator is None  # adapter methods keep the base, so they keep its name too
+        pipe = GanPipeline(
+            out.generator or self.generator,
+            out.discriminator or self.discriminator,
+            card_data=card,
+            name_or_path=self.name_or_path if same_generator else None,
+        )
         pipe.set_progress_bar_config(**self._progress_bar_config)
         if out.adapter is not None:
             pipe.add_adapter(out.adapter, method)
