@@ -82,3 +82,66 @@ def test_defaults_and_errors():
     assert (c.loss, c.gp_weight, c.stage2, c.miner_depth) == ("wgan-gp", 10.0, True, 4)
     with pytest.raises(ValueError, match="z_dim"):
         tiny_pipeline("resnet").add_adapter(MinerAdapter(z_dim=7))
+
+
+# ------------------------------------------------------------------------------------------- several sources
+from gan_transfer import GanPipeline  # noqa: E402
+from gan_transfer.adapters import MultiSourceMinerAdapter  # noqa: E402
+from gan_transfer.recipes.minegan import MultiSourceMined  # noqa: E402
+
+
+class _Brightness(torch.nn.Module):
+    """A fixed critic that prefers brighter images, so the winner of every supersample is known in advance."""
+
+    def forward(self, x: torch.Tensor, y=None) -> torch.Tensor:
+        return x.mean(dim=(1, 2, 3)) * 10
+
+
+def test_max_operator_routes_gradient_only_to_the_winning_source():
+    bright, dark = (
+        copy.deepcopy(tiny_pipeline("resnet", seed=1).generator),
+        copy.deepcopy(tiny_pipeline("resnet", seed=2).generator),
+    )
+    with torch.no_grad():
+        dark.to_image.bias.fill_(-10.0)  # tanh → about −1 everywhere: it never wins
+    miners = torch.nn.ModuleList(Miner(16) for _ in range(2))
+    with torch.no_grad():
+        for m in miners:
+            m.net[-1].weight.normal_(0, 0.01)  # off the identity, so gradients reach every layer
+    side = MultiSourceMined(miners, [bright, dark], train_generator=False, window=1000)
+    config = TrainConfig(steps=1, loss="hinge", ema_decay=None, **FAST)
+    trainer = GanTrainer(config, side, _Brightness(), target() * 2 - 1, z_dim=32)
+    trainer.G.train()
+    trainer._g_step()
+    winner_grads = [p.grad for p in trainer.G.miners[0].parameters()]
+    loser_grads = [p.grad for p in trainer.G.miners[1].parameters()]
+    assert all(g is not None and g.abs().sum() > 0 for g in winner_grads)
+    assert all(g is None or g.abs().sum() == 0 for g in loser_grads)
+    assert trainer.G.probabilities.tolist() == [1.0, 0.0]
+
+
+def test_sources_selector_adapter_round_trip_and_sampling(tmp_path):
+    a, b = tiny_pipeline("resnet", seed=1), tiny_pipeline("resnet", seed=2)
+    a.card_data, b.card_data = {"license": "mit", "credits": "A data"}, {"license": "mit", "credits": "B data"}
+    multi = GanPipeline.from_sources([a, b])
+    assert multi.card_data["credits"] == "A data\n\nB data" and multi.card_data["license"] == "mit"
+    multi.set_progress_bar_config(disable=True)
+    tuned = multi.adapt(target(), method="minegan", steps=3, stage2=False, **FAST)
+    p = tuned.selector_probabilities
+    assert len(p) == 2 and sum(p) == pytest.approx(1.0) and all(0 <= v <= 1 for v in p)
+    expected = tuned(num_images=6, generator=seeded(), output_type="pt").images
+    tuned.save_adapter(tmp_path / "mined")
+    fresh = GanPipeline.from_sources([tiny_pipeline("resnet", seed=1), tiny_pipeline("resnet", seed=2)])
+    fresh.set_progress_bar_config(disable=True)
+    fresh.load_adapter(tmp_path / "mined")
+    assert fresh.selector_probabilities == p
+    assert torch.equal(fresh(num_images=6, generator=seeded(), output_type="pt").images, expected)
+
+    only_first = MultiSourceMinerAdapter([16, 16])
+    only_first.probabilities.copy_(torch.tensor([1.0, 0.0]))
+    fresh.add_adapter(only_first, "first")
+    out = fresh(num_images=5, generator=seeded(2), output_type="pt")
+    from_a = a(latents=out.latents[:, 1:17].contiguous(), output_type="pt").images  # fresh miners: identity
+    torch.testing.assert_close(out.images, from_a, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="multi-source pipeline"):
+        tiny_pipeline("resnet").add_adapter(MultiSourceMinerAdapter([16, 16]))

@@ -1,7 +1,7 @@
 """Adapters: small weight files that change a base generator without touching its weights."""
 
 from .base import ADAPTER_REGISTRY, Adapter, AdapterConfig, AdapterHostMixin, attach, register_adapter
-from .miner import MinerAdapter
+from .miner import MinerAdapter, MultiSourceMinerAdapter
 from .scale_shift import BatchStatisticsAdapter, ScaleShiftAdapter, interpolate, truncate
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "AdapterHostMixin",
     "BatchStatisticsAdapter",
     "MinerAdapter",
+    "MultiSourceMinerAdapter",
     "ScaleShiftAdapter",
     "attach",
     "interpolate",

@@ -3,6 +3,7 @@
 from .base import MODEL_REGISTRY, Discriminator, GanModel, Generator, ModelConfig
 from .biggan import BigGANDiscriminator, BigGANDiscriminatorConfig, BigGANGenerator, BigGANGeneratorConfig
 from .layers import NormLayer
+from .multi_source import MultiSourceGenerator
 from .resnet import ResNetDiscriminator, ResNetDiscriminatorConfig, ResNetGenerator, ResNetGeneratorConfig
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "GanModel",
     "Generator",
     "ModelConfig",
+    "MultiSourceGenerator",
     "NormLayer",
     "ResNetDiscriminator",
     "ResNetDiscriminatorConfig",

@@ -24,7 +24,7 @@ from ..hub import (
     write_text,
 )
 from ..images import to_pil
-from ..models import Discriminator, GanModel, Generator
+from ..models import Discriminator, GanModel, Generator, MultiSourceGenerator
 from .outputs import GanPipelineOutput
 
 INDEX_NAME = "model_index.json"
@@ -80,6 +80,32 @@ class GanPipeline(AdapterHostMixin):
         self.name_or_path = name_or_path
         self._progress_bar_config: dict[str, Any] = {}
         self.training_result: Any = None  # set by adapt(): losses per step, wall-clock
+
+    @classmethod
+    def from_sources(cls, pipelines: list[GanPipeline]) -> GanPipeline:
+        """Compose source pipelines into one (for multi-source MineGAN): a :class:`MultiSourceGenerator` over
+        their generators, the first pipeline's discriminator, and every source's licence and credits."""
+        generator = MultiSourceGenerator.from_generators([p.generator for p in pipelines])
+        credits = [p.card_data.get("credits") for p in pipelines if p.card_data.get("credits")]
+        licenses = sorted({p.card_data["license"] for p in pipelines if p.card_data.get("license")})
+        card: dict[str, Any] = {"credits": "\n\n".join(dict.fromkeys(credits))} if credits else {}
+        if licenses:
+            card["license"] = licenses[0] if len(licenses) == 1 else "other"
+            if len(licenses) > 1:
+                card["license_name"] = " + ".join(licenses)
+        names = [p.name_or_path for p in pipelines if p.name_or_path]
+        if names:
+            card["base_model"] = names
+        return cls(generator, pipelines[0].discriminator, card_data=card)
+
+    @property
+    def selector_probabilities(self) -> list[float] | None:
+        """MineGAN's p_i (one per source, summing to 1) of the active multi-source miner, if any."""
+        for name in self.active_adapters:
+            probabilities = getattr(self.get_adapter(name), "probabilities", None)
+            if probabilities is not None:
+                return [float(p) for p in probabilities]
+        return None
 
     @property
     def components(self) -> dict[str, GanModel | None]:

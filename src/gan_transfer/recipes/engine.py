@@ -276,6 +276,11 @@ class GanTrainer:
         if self.conditional and self.labels is None:
             raise ValueError("Conditional training needs class_labels, one per image.")
         self.use_aux = self.conditional and getattr(discriminator, "has_classifier", False)
+        # A generator side may offer several candidates per latent (MineGAN's supersample: one image per source);
+        # D then scores the best of each group, and only that image gets a gradient.
+        self.candidates = int(getattr(generator, "candidates", 1))
+        if self.candidates > 1 and self.conditional:
+            raise ValueError("Several candidates per latent (multi-source mining) cannot be class-conditional yet.")
         self.g_params = [p for p in self.G.parameters() if p.requires_grad]
         self.d_params = [p for p in self.D.parameters() if p.requires_grad]
         if not self.g_params:
@@ -329,6 +334,18 @@ class GanTrainer:
             x = augment.apply(x, aug)
         return self.D(x, y) if self.conditional else self.D(x)
 
+    def _per_candidate(self, aug: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Every candidate of a group is augmented as its group, so they compete on equal terms."""
+        k = self.candidates
+        return aug if k == 1 else {name: v.repeat_interleave(k, dim=0) for name, v in aug.items()}
+
+    def _best_of(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B·K,) logits → the max of each group of K and its index (None when K = 1)."""
+        if self.candidates == 1:
+            return logits, None
+        best, winners = logits.view(-1, self.candidates).max(dim=1)
+        return best, winners
+
     def _sync_grads(self, params: Sequence[nn.Parameter]) -> None:
         if self.world == 1:
             return
@@ -358,12 +375,16 @@ class GanTrainer:
             real = real.contiguous(memory_format=torch.channels_last)
         self.opt_d.zero_grad(set_to_none=True)
         with self.accelerator.autocast():
+            fake_aug = self._per_candidate(fake_in["aug"])
             logits = self._critic(
                 torch.cat([real, fake]),
                 None if y_real is None else torch.cat([y_real, fake_in["y"]]),
-                {k: torch.cat([real_aug[k], fake_in["aug"][k]]) for k in real_aug},
+                {k: torch.cat([real_aug[k], fake_aug[k]]) for k in real_aug},
             ).float()
             real_logits, fake_logits = logits.split([real.shape[0], fake.shape[0]])
+            fake_logits, winners = self._best_of(fake_logits)
+            if winners is not None:  # the penalty mixes real images with each group's best candidate
+                fake = fake.view(real.shape[0], self.candidates, *fake.shape[1:])[torch.arange(len(winners)), winners]
             loss = discriminator_loss(c.loss, real_logits, fake_logits)
             logs = {"d_loss": loss.item()}
             if alpha is not None:
@@ -393,7 +414,12 @@ class GanTrainer:
         try:
             with self.accelerator.autocast():
                 fake = self.G(inputs["z"], inputs["y"])
-                loss = generator_loss(c.loss, self._critic(fake, inputs["y"], inputs["aug"]).float())
+                logits, winners = self._best_of(
+                    self._critic(fake, inputs["y"], self._per_candidate(inputs["aug"])).float()
+                )
+                loss = generator_loss(c.loss, logits)
+                if winners is not None:
+                    self.G.record_winners(self.accelerator.gather(winners).cpu())
                 logs = {"g_loss": loss.item()}
                 if self.use_aux:
                     x_aug = augment.apply(fake, inputs["aug"]) if inputs["aug"] else fake
