@@ -145,3 +145,26 @@ def test_sources_selector_adapter_round_trip_and_sampling(tmp_path):
     torch.testing.assert_close(out.images, from_a, rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match="multi-source pipeline"):
         tiny_pipeline("resnet").add_adapter(MultiSourceMinerAdapter([16, 16]))
+
+
+# ------------------------------------------------------------------------------------------- class miner
+@pytest.mark.parametrize("family", FAMILIES)
+def test_class_miner_starts_at_the_mean_class_and_needs_no_labels(family):
+    pipe = tiny_pipeline(family, num_classes=3)
+    g = pipe.generator
+    adapter = MinerAdapter.for_generator(g, class_miner=True)
+    emb = adapter.class_miner(torch.randn(4, g.config.z_dim, generator=seeded()))
+    table = g.embed_classes(torch.arange(3)).detach()
+    expected = table.mean(dim=0).expand(4, -1)
+    torch.testing.assert_close(emb, expected, rtol=0, atol=1e-6)  # even mix (ResNet) = mean embedding (BigGAN)
+    pipe.add_adapter(adapter)
+    out = pipe(num_images=3, generator=seeded(), output_type="pt")
+    assert out.class_labels is None and out.images.shape == (3, 3, 32, 32)
+
+
+def test_minegan_on_a_conditional_source_without_labels():
+    pipe = tiny_pipeline("biggan", num_classes=3)
+    tuned = pipe.adapt(target(), method="minegan", steps=2, stage2=False, **FAST)
+    adapter = tuned.get_adapter("minegan")
+    assert adapter.provides_class_embedding and adapter.class_miner.net[-1].weight.abs().sum() > 0
+    assert tuned(num_images=2, generator=seeded(), output_type="pt").class_labels is None

@@ -37,29 +37,101 @@ class Miner(nn.Module):
         return u + self.net(u)
 
 
+class ClassMiner(nn.Module):
+    """u → a point of the generator's class-embedding space, so the target needs no class label (MineGAN's M^c).
+
+    ``mix=True`` (per-class BN tables: the embedding is a mix of classes) outputs softmax weights, starting as the
+    even mix of all classes; otherwise it outputs ``start + MLP(u)``, starting at ``start`` (the mean class
+    embedding).
+    """
+
+    def __init__(self, z_dim: int, embedding_dim: int, mix: bool, depth: int = 4, width: int | None = None) -> None:
+        super().__init__()
+        width = width or z_dim
+        dims = [z_dim] + [width] * (depth - 1) + [embedding_dim]
+        layers: list[nn.Module] = []
+        for i in range(depth):
+            layers.append(nn.Linear(dims[i], dims[i + 1]))
+            if i < depth - 1:
+                layers.append(nn.LeakyReLU(0.2))
+        self.net = nn.Sequential(*layers)
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+        self.mix = mix
+        self.register_buffer("start", torch.zeros(embedding_dim))
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        out = self.net(u)
+        return torch.softmax(out, dim=1) if self.mix else self.start + out
+
+
+def class_miner_for(generator: Generator, depth: int = 4, width: int | None = None) -> ClassMiner:
+    """A class miner for ``generator``: softmax mixing for one-hot embeddings, else starting at the mean embedding."""
+    k = generator.config.num_classes
+    with torch.no_grad():
+        table = generator.embed_classes(torch.arange(k, device=generator.device)).float()
+    mix = bool(torch.equal(table, torch.eye(k, device=table.device)))  # embeddings that are class mixes
+    miner = ClassMiner(generator.config.z_dim, generator.class_embedding_dim, mix, depth, width)
+    if not mix:
+        miner.start.copy_(table.mean(dim=0).cpu())
+    return miner
+
+
 @register_adapter
 class MinerAdapter(Adapter):
-    """Rewrites the generator's latents: z → M(z)."""
+    """Rewrites the generator's inputs: z → M(z), and with a class miner the class embedding → M^c(z)."""
 
     kind = "miner"
 
-    def __init__(self, z_dim: int, depth: int = 4, width: int | None = None) -> None:
-        super().__init__(z_dim=z_dim, depth=depth, width=width)
+    def __init__(
+        self,
+        z_dim: int,
+        depth: int = 4,
+        width: int | None = None,
+        class_embedding_dim: int = 0,
+        class_mix: bool = False,
+    ) -> None:
+        super().__init__(z_dim=z_dim, depth=depth, width=width, class_embedding_dim=class_embedding_dim,
+                         class_mix=class_mix)  # fmt: skip
         self.miner = Miner(z_dim, depth, width)
+        self.class_miner = (
+            ClassMiner(z_dim, class_embedding_dim, class_mix, depth, width) if class_embedding_dim else None
+        )
 
     @classmethod
-    def for_generator(cls, generator: Generator, depth: int = 4, width: int | None = None) -> MinerAdapter:
-        return cls(generator.config.z_dim, depth, width)
+    def for_generator(
+        cls, generator: Generator, depth: int = 4, width: int | None = None, class_miner: bool = False
+    ) -> MinerAdapter:
+        if not class_miner:
+            return cls(generator.config.z_dim, depth, width)
+        cm = class_miner_for(generator, depth, width)
+        adapter = cls(generator.config.z_dim, depth, width, generator.class_embedding_dim, cm.mix)
+        adapter.class_miner.load_state_dict(cm.state_dict())
+        return adapter
 
     def check_compatible(self, generator: Generator) -> None:
+        dim = self.config.kwargs.get("class_embedding_dim", 0)
+        if dim and dim != generator.class_embedding_dim:
+            raise ValueError(
+                f"This class miner outputs {dim}-d class embeddings; the generator's are "
+                f"{generator.class_embedding_dim}-d."
+            )
         if generator.config.z_dim != self.config.kwargs["z_dim"]:
             raise ValueError(
                 f"This miner maps {self.config.kwargs['z_dim']}-d latents; the generator takes "
                 f"z_dim={generator.config.z_dim}."
             )
 
+    @property
+    def provides_class_embedding(self) -> bool:
+        """True with a class miner: the pipeline then draws no class labels (the miner picks the embedding)."""
+        return self.class_miner is not None
+
     def transform_inputs(self, z, class_labels, class_embedding):
-        return self.miner(z.to(next(self.miner.parameters()).dtype)), class_labels, class_embedding
+        z = z.to(next(self.miner.parameters()).dtype)
+        if self.class_miner is not None and class_labels is None and class_embedding is None:
+            class_embedding = self.class_miner(z)
+        return self.miner(z), class_labels, class_embedding
 
 
 @register_adapter

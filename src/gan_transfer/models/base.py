@@ -181,10 +181,10 @@ class Discriminator(GanModel):
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"{type(self).__name__} has no auxiliary classifier.")
 
-    def conditional_copy(self, num_classes: int) -> Discriminator:
-        """A class-conditional copy: every shared weight copied, class heads (projection/classifier) new."""
-        if self.config.num_classes:
-            raise ValueError(f"This discriminator is already class-conditional ({self.config.num_classes} classes).")
+    def with_num_classes(self, num_classes: int) -> Discriminator:
+        """A copy for another number of classes (0 = unconditional): shared weights copied, class heads new."""
+        if num_classes == self.config.num_classes:
+            raise ValueError(f"This discriminator already has num_classes={num_classes}.")
         target = type(self)(dataclasses.replace(self.config, num_classes=num_classes)).to(self.device, self.dtype)
         source = self.state_dict()
         with torch.no_grad():

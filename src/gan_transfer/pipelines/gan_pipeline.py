@@ -186,6 +186,9 @@ class GanPipeline(AdapterHostMixin):
         self, class_labels: int | list[int] | torch.Tensor | None, num: int, generator: torch.Generator | None
     ) -> torch.Tensor | None:
         k = self.generator.config.num_classes
+        mined = any(getattr(self.get_adapter(n), "provides_class_embedding", False) for n in self.active_adapters)
+        if mined and class_labels is None:
+            return None  # an active class miner chooses the class embedding
         if k == 0:
             if class_labels is not None:
                 raise ValueError("This model is unconditional: leave class_labels unset.")

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..adapters import MinerAdapter
-from ..adapters.miner import Miner, MultiSourceMinerAdapter
+from ..adapters.miner import ClassMiner, Miner, MultiSourceMinerAdapter, class_miner_for
 from ..data import ImagesLike, load_images
 from ..models import Discriminator, Generator, MultiSourceGenerator
 from .engine import FitOutput, GanTrainer, StepCallback, TrainConfig, TrainResult, register_recipe
@@ -41,11 +41,17 @@ class MineGANConfig(TrainConfig):
 
 
 class MinedGenerator(nn.Module):
-    """The engine's generator side: (u, y) → G(M(u), y). A frozen generator stays in eval mode (running stats kept)."""
+    """The engine's generator side: (u, y) → G(M(u), y), or G(M(u), class_embedding=M^c(u)) with a class miner.
 
-    def __init__(self, miner: Miner, generator: Generator, train_generator: bool) -> None:
+    A frozen generator stays in eval mode (running statistics kept).
+    """
+
+    def __init__(
+        self, miner: Miner, generator: Generator, train_generator: bool, class_miner: ClassMiner | None = None
+    ) -> None:
         super().__init__()
         self.miner, self.generator, self.train_generator = miner, generator, train_generator
+        self.class_miner = class_miner
         generator.requires_grad_(train_generator)
 
     def train(self, mode: bool = True) -> MinedGenerator:
@@ -55,6 +61,8 @@ class MinedGenerator(nn.Module):
         return self
 
     def forward(self, u: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        if self.class_miner is not None:
+            return self.generator(self.miner(u), class_embedding=self.class_miner(u))
         return self.generator(self.miner(u), class_labels=y)
 
 
@@ -116,28 +124,37 @@ class MineGAN:
         c = self.config
         if isinstance(generator, MultiSourceGenerator):
             return self._fit_sources(generator, discriminator, images, callbacks)
-        if generator.config.num_classes and class_labels is None:
-            raise ValueError("MineGAN on a class-conditional source needs class_labels (one per image) for now.")
         x = load_images(images, generator.config.resolution, generator.config.channels, purpose="MineGAN")
         labels = None if class_labels is None else torch.as_tensor(class_labels).long().reshape(-1)
         g = copy.deepcopy(generator)
         d = copy.deepcopy(discriminator) if discriminator is not None else g.build_discriminator()
         torch.manual_seed(c.seed)
         miner = Miner(g.config.z_dim, c.miner_depth, c.miner_width)
-        k = g.config.num_classes
+        # A conditional source with unlabelled target images: a class miner picks the class embedding, and the
+        # critic loses its class head (the target has no labels to condition it on).
+        class_miner = (
+            class_miner_for(g, c.miner_depth, c.miner_width) if g.config.num_classes and labels is None else None
+        )
+        if class_miner is not None and d.config.num_classes:
+            d = d.with_num_classes(0)
+        k = 0 if class_miner is not None else g.config.num_classes
         stages = [("stage1", False, c.steps)] + ([("stage2", True, c.stage2_steps or c.steps)] if c.stage2 else [])
         results: list[TrainResult] = []
         for name, release, steps in stages:
             out = str(Path(c.output_dir) / name) if c.output_dir else None
             config = dataclasses.replace(c, steps=steps, output_dir=out)
-            side = MinedGenerator(miner, g, train_generator=release)
+            side = MinedGenerator(miner, g, release, class_miner)
             trainer = GanTrainer(config, side, d, x, z_dim=g.config.z_dim, class_labels=labels, num_classes=k)
             results.append(trainer.fit(callbacks))
             trained = trainer.sampling_generator
-            miner, g = trained.miner, trained.generator
+            miner, g, class_miner = trained.miner, trained.generator, trained.class_miner
         g.requires_grad_(True).eval()
-        adapter = MinerAdapter(g.config.z_dim, c.miner_depth, c.miner_width)
+        adapter = MinerAdapter(g.config.z_dim, c.miner_depth, c.miner_width,
+                               g.class_embedding_dim if class_miner is not None else 0,
+                               class_miner.mix if class_miner is not None else False)  # fmt: skip
         adapter.miner.load_state_dict(miner.state_dict())
+        if class_miner is not None:
+            adapter.class_miner.load_state_dict(class_miner.state_dict())
         adapter.requires_grad_(False).eval()
         adapter.config.method = "minegan"
         adapter.config.hyperparameters = {"stage2": c.stage2, "steps": c.steps, "loss": c.loss, "num_images": len(x)}

@@ -88,7 +88,7 @@ class TransferGAN:
         if num_classes and not g.config.num_classes:
             g = make_conditional(g, num_classes)
         if num_classes and not d.config.num_classes:
-            d = d.conditional_copy(num_classes)
+            d = d.with_num_classes(num_classes)
         torch.manual_seed(c.seed)
         if c.reinit_generator:
             g = type(g)(g.config)
