@@ -15,6 +15,18 @@ from ..models.multi_source import source_code, uniform_of
 from .base import Adapter, register_adapter
 
 
+def _mlp(dims: list[int]) -> nn.Sequential:
+    """Linear layers with LeakyReLU(0.2) between them; the last layer starts at zero."""
+    layers: list[nn.Module] = []
+    for i in range(len(dims) - 1):
+        layers.append(nn.Linear(dims[i], dims[i + 1]))
+        if i < len(dims) - 2:
+            layers.append(nn.LeakyReLU(0.2))
+    nn.init.zeros_(layers[-1].weight)
+    nn.init.zeros_(layers[-1].bias)
+    return nn.Sequential(*layers)
+
+
 class Miner(nn.Module):
     """u → u + MLP(u): ``depth`` linear layers of width ``width`` with LeakyReLU(0.2); identity at initialisation."""
 
@@ -22,16 +34,7 @@ class Miner(nn.Module):
         super().__init__()
         if depth < 1:
             raise ValueError(f"depth={depth}: a miner needs at least one layer.")
-        width = width or z_dim
-        dims = [z_dim] + [width] * (depth - 1) + [z_dim]
-        layers: list[nn.Module] = []
-        for i in range(depth):
-            layers.append(nn.Linear(dims[i], dims[i + 1]))
-            if i < depth - 1:
-                layers.append(nn.LeakyReLU(0.2))
-        self.net = nn.Sequential(*layers)
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
+        self.net = _mlp([z_dim] + [width or z_dim] * (depth - 1) + [z_dim])
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         return u + self.net(u)
@@ -47,16 +50,7 @@ class ClassMiner(nn.Module):
 
     def __init__(self, z_dim: int, embedding_dim: int, mix: bool, depth: int = 4, width: int | None = None) -> None:
         super().__init__()
-        width = width or z_dim
-        dims = [z_dim] + [width] * (depth - 1) + [embedding_dim]
-        layers: list[nn.Module] = []
-        for i in range(depth):
-            layers.append(nn.Linear(dims[i], dims[i + 1]))
-            if i < depth - 1:
-                layers.append(nn.LeakyReLU(0.2))
-        self.net = nn.Sequential(*layers)
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
+        self.net = _mlp([z_dim] + [width or z_dim] * (depth - 1) + [embedding_dim])
         self.mix = mix
         self.register_buffer("start", torch.zeros(embedding_dim))
 

@@ -29,7 +29,7 @@ from ..data import ImagesLike, load_images
 from ..images import make_image_grid, plot_curves, save_image, to_pil
 from ..metrics.extractors import cached_extractor
 from ..models import Discriminator, Generator
-from .engine import EpochSampler, FitOutput, StepCallback, TrainingDiverged, TrainResult, register_recipe
+from .engine import EpochSampler, FitOutput, Recipe, StepCallback, TrainingDiverged, TrainResult, register_recipe
 
 
 @dataclasses.dataclass
@@ -80,12 +80,9 @@ def frozen(generator: Generator) -> Iterator[None]:
 
 
 @register_recipe
-class BSA:
+class BSA(Recipe):
     name = "bsa"
     config_class = BSAConfig
-
-    def __init__(self, config: BSAConfig) -> None:
-        self.config = config
 
     def fit(
         self,

@@ -19,7 +19,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.distributed as dist
@@ -38,6 +38,27 @@ from ..losses import check_loss, discriminator_loss, generator_loss, gradient_pe
 CHECKPOINT = "checkpoint"
 StepCallback = Callable[[int, dict[str, float]], None]
 RECIPE_REGISTRY: Registry[type] = Registry("method")
+
+
+class Recipe:
+    """A method: ``name`` (what ``adapt(method=...)`` says), a dataclass ``config_class`` holding its paper's
+    defaults, and ``fit``, which returns new components and/or an adapter and never changes its inputs."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type]
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    def fit(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module | None,
+        images: Any,
+        class_labels: Any = None,
+        callbacks: Sequence[StepCallback] = (),
+    ) -> FitOutput:
+        raise NotImplementedError
 
 
 def register_recipe(cls: type) -> type:

@@ -20,7 +20,7 @@ from ..adapters import MinerAdapter
 from ..adapters.miner import ClassMiner, Miner, MultiSourceMinerAdapter, class_miner_for
 from ..data import ImagesLike, load_images
 from ..models import Discriminator, Generator, MultiSourceGenerator
-from .engine import FitOutput, GanTrainer, StepCallback, TrainConfig, TrainResult, register_recipe
+from .engine import FitOutput, GanTrainer, Recipe, StepCallback, TrainConfig, TrainResult, register_recipe
 
 
 @dataclasses.dataclass
@@ -106,12 +106,9 @@ class MultiSourceMined(nn.Module):
 
 
 @register_recipe
-class MineGAN:
+class MineGAN(Recipe):
     name = "minegan"
     config_class = MineGANConfig
-
-    def __init__(self, config: MineGANConfig) -> None:
-        self.config = config
 
     def fit(
         self,

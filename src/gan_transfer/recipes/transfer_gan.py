@@ -18,7 +18,7 @@ import torch
 
 from ..data import ImagesLike, load_images
 from ..models import Discriminator, Generator
-from .engine import FitOutput, GanTrainer, GeneratorSide, StepCallback, TrainConfig, register_recipe
+from .engine import FitOutput, GanTrainer, GeneratorSide, Recipe, StepCallback, TrainConfig, register_recipe
 
 FEW_SHOT_LIMIT = 1000  # at or below this many images the paper lowers the learning rate to 1e-5
 
@@ -53,12 +53,9 @@ def make_conditional(generator: Generator, num_classes: int) -> Generator:
 
 
 @register_recipe
-class TransferGAN:
+class TransferGAN(Recipe):
     name = "transfer_gan"
     config_class = TransferGANConfig
-
-    def __init__(self, config: TransferGANConfig) -> None:
-        self.config = config
 
     def fit(
         self,
