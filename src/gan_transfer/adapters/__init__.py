@@ -1,6 +1,7 @@
 """Adapters: small weight files that change a base generator without touching its weights."""
 
 from .base import ADAPTER_REGISTRY, Adapter, AdapterConfig, AdapterHostMixin, attach, register_adapter
+from .class_propagation import ClassPropagationAdapter
 from .miner import MinerAdapter, MultiSourceMinerAdapter
 from .scale_shift import BatchStatisticsAdapter, ScaleShiftAdapter, interpolate, truncate
 
@@ -10,6 +11,7 @@ __all__ = [
     "AdapterConfig",
     "AdapterHostMixin",
     "BatchStatisticsAdapter",
+    "ClassPropagationAdapter",
     "MinerAdapter",
     "MultiSourceMinerAdapter",
     "ScaleShiftAdapter",

@@ -105,6 +105,13 @@ class Generator(GanModel):
     def embed_classes(self, class_labels: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def class_embedding_module(self) -> nn.Module | None:
+        """The module that maps labels to a learned class embedding (BigGAN's shared embedding), if any.
+
+        None when the embedding is a class mix (one-hot rows) and the classes live in per-class BN tables.
+        """
+        return None
+
     def build_discriminator(self, **overrides: Any) -> Discriminator:
         """A fresh discriminator of this family for the same resolution, channels, classes and width."""
         c = self.config
@@ -182,15 +189,23 @@ class Discriminator(GanModel):
         raise ValueError(f"{type(self).__name__} has no auxiliary classifier.")
 
     def with_num_classes(self, num_classes: int) -> Discriminator:
-        """A copy for another number of classes (0 = unconditional): shared weights copied, class heads new."""
+        """A copy for another number of classes (0 = unconditional). Shared weights are copied; class-indexed
+        tensors (projection embedding, classifier rows: the ones whose first dimension follows the class count)
+        keep the rows of the classes both have, and new classes start at random."""
         if num_classes == self.config.num_classes:
             raise ValueError(f"This discriminator already has num_classes={num_classes}.")
         target = type(self)(dataclasses.replace(self.config, num_classes=num_classes)).to(self.device, self.dtype)
         source = self.state_dict()
         with torch.no_grad():
             for key, value in target.state_dict().items():
-                if key in source and source[key].shape == value.shape:
-                    value.copy_(source[key])
+                if key not in source:
+                    continue
+                old = source[key]
+                if old.shape == value.shape:
+                    value.copy_(old)
+                elif old.ndim == value.ndim and old.shape[1:] == value.shape[1:] and self.config.num_classes:
+                    rows = min(old.shape[0], value.shape[0])
+                    value[:rows].copy_(old[:rows])
         target.card_data = dict(self.card_data)
         return target.train(self.training)
 

@@ -86,6 +86,9 @@ class BigGANGenerator(Generator):
     def embed_classes(self, class_labels: torch.Tensor) -> torch.Tensor:
         return self.shared(class_labels)
 
+    def class_embedding_module(self) -> nn.Module | None:
+        return self.shared
+
     def block_modules(self) -> dict[str, nn.Module]:
         return {"stem": self.first_feature_map, **{f"blocks.{i}": b for i, b in enumerate(self.blocks)}}
 

@@ -31,6 +31,16 @@ class NormLayer(nn.Module):
         """Start as ``source`` (the same layer of the unconditional generator) for every class, in place."""
         raise NotImplementedError
 
+    def class_tables(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Per-class (γ, β) tables of shape (num_classes, C) for layers that have them, else None."""
+        return None
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """The normalised input before any affine: what per-class γ/β multiply."""
+        return self.bn(x) if not self.bn.affine else F.batch_norm(
+            x, self.bn.running_mean, self.bn.running_var, None, None, self.bn.training, self.bn.momentum or 0.0,
+            self.bn.eps)  # fmt: skip
+
 
 class BatchNorm(NormLayer):
     """Plain batch norm with a learned per-channel affine; ``cond`` is ignored."""
@@ -78,6 +88,9 @@ class ClassBatchNorm(NormLayer):
         # A class embedding is a convex mix of classes, so shifting every row shifts every mix.
         self.bias.mul_(scale).add_(shift)
         self.weight.mul_(scale)
+
+    def class_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.weight, self.bias
 
     @torch.no_grad()
     def init_from_unconditional(self, source: NormLayer) -> None:

@@ -185,7 +185,9 @@ class GanPipeline(AdapterHostMixin):
     def _class_labels(
         self, class_labels: int | list[int] | torch.Tensor | None, num: int, generator: torch.Generator | None
     ) -> torch.Tensor | None:
-        k = self.generator.config.num_classes
+        k = self.generator.config.num_classes + sum(
+            getattr(self.get_adapter(n), "extra_classes", 0) for n in self.active_adapters
+        )  # class-propagation adapters append new class ids
         mined = any(getattr(self.get_adapter(n), "provides_class_embedding", False) for n in self.active_adapters)
         if mined and class_labels is None:
             return None  # an active class miner chooses the class embedding

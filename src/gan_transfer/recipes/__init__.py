@@ -3,6 +3,7 @@
 from typing import Any
 
 from .bsa import BSA, BSAConfig
+from .cgan_transfer import CGANTransfer, CGANTransferConfig
 from .engine import RECIPE_REGISTRY, FitOutput, GanTrainer, TrainConfig, TrainingDiverged, TrainResult, make_config
 from .minegan import MineGAN, MineGANConfig
 from .transfer_gan import TransferGAN, TransferGANConfig, make_conditional
@@ -18,6 +19,8 @@ __all__ = [
     "BSA",
     "RECIPE_REGISTRY",
     "BSAConfig",
+    "CGANTransfer",
+    "CGANTransferConfig",
     "FitOutput",
     "GanTrainer",
     "MineGAN",

@@ -447,6 +447,10 @@ class GanTrainer:
                     aux = F.cross_entropy(self.D.classify(x_aug).float(), inputs["y"])
                     loss = loss + c.aux_weight * aux
                     logs["g_aux"] = aux.item()
+                if hasattr(self.G, "regularizer"):  # a generator side may carry its method's own penalty
+                    penalty = self.G.regularizer()
+                    loss = loss + penalty
+                    logs["g_penalty"] = penalty.item()
             self._check_finite(loss, "generator")
             self.accelerator.backward(loss)
         finally:

@@ -1,0 +1,119 @@
+"""cGANTransfer (Shahbazi et al., CVPR 2021): add classes to a class-conditional GAN by propagating old classes.
+
+The generator's weights stay frozen and its old classes keep their exact outputs; each new class's BN parameters
+(or class embedding, for BigGAN-style generators) are learned as S · P + R (see ``class_propagation`` adapters).
+The critic is fine-tuned with new class embeddings / classifier rows. Loss: hinge + λ_r · mean ‖R‖² + λ_s · mean |S|.
+Loss and structure follow the paper; learning rates, λ values and steps are chosen here.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..adapters import ClassPropagationAdapter, attach
+from ..data import ImagesLike, load_images
+from ..models import Discriminator, Generator
+from .engine import FitOutput, GanTrainer, Recipe, StepCallback, TrainConfig, register_recipe
+
+
+@dataclasses.dataclass
+class CGANTransferConfig(TrainConfig):
+    loss: str = "hinge"
+    lr_g: float = 1e-3  # scores, pseudo-classes and residuals
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.0, 0.999)
+    d_steps: int = 1
+    batch_size: int = 32
+    ema_decay: float | None = None
+    residual_weight: float = 0.1  # λ_r
+    score_weight: float = 0.01  # λ_s (L1 on the scores)
+
+
+class PropagatedGenerator(nn.Module):
+    """Engine side: new-class ids 0 … M−1 → the frozen generator with propagated parameters for ids K … K+M−1."""
+
+    def __init__(self, generator: Generator, adapter: ClassPropagationAdapter, weights: tuple[float, float]):
+        super().__init__()
+        self.generator, self.adapter, self.weights = generator, adapter, weights
+        generator.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> PropagatedGenerator:
+        super().train(mode)
+        self.generator.eval()  # frozen: running statistics stay
+        return self
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        with attach([self.adapter], self.generator) as transform:
+            z, labels, emb = transform(z, y + self.adapter.num_old, None)
+            return self.generator(z, class_labels=labels, class_embedding=emb)
+
+    def regularizer(self) -> torch.Tensor:
+        residual, scores = self.adapter.regularizer()
+        return self.weights[0] * residual + self.weights[1] * scores
+
+
+class NewClassCritic(nn.Module):
+    """The critic over old + new classes, addressed with new-class ids 0 … M−1."""
+
+    def __init__(self, discriminator: Discriminator, offset: int) -> None:
+        super().__init__()
+        self.discriminator, self.offset = discriminator, offset
+        self.has_classifier = discriminator.has_classifier
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.discriminator(x, None if y is None else y + self.offset)
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        return self.discriminator.classify(x)[:, self.offset :]
+
+
+@register_recipe
+class CGANTransfer(Recipe):
+    name = "cgan_transfer"
+    config_class = CGANTransferConfig
+
+    def fit(
+        self,
+        generator: Generator,
+        discriminator: Discriminator | None,
+        images: ImagesLike,
+        class_labels: Sequence[int] | torch.Tensor | None = None,
+        callbacks: Sequence[StepCallback] = (),
+    ) -> FitOutput:
+        """``class_labels``: 0-based new-class ids, one per image; they become ids K, K+1, … of the result."""
+        c = self.config
+        k = generator.config.num_classes
+        if not k:
+            raise ValueError("cGANTransfer adds classes to a class-conditional generator; this one is unconditional.")
+        if class_labels is None:
+            raise ValueError("cGANTransfer needs class_labels: the 0-based new-class id of every image.")
+        x = load_images(images, generator.config.resolution, generator.config.channels, purpose="cGANTransfer")
+        labels = torch.as_tensor(class_labels).long().reshape(-1)
+        if labels.numel() != x.shape[0] or labels.min() < 0:
+            raise ValueError(f"Give one non-negative new-class id per image ({x.shape[0]} images).")
+        m = int(labels.max()) + 1
+        d = copy.deepcopy(discriminator) if discriminator is not None else generator.build_discriminator()
+        d = d.with_num_classes(k + m)
+        torch.manual_seed(c.seed)
+        adapter = ClassPropagationAdapter.for_training(generator, m)
+        side = PropagatedGenerator(copy.deepcopy(generator), adapter, (c.residual_weight, c.score_weight))
+        trainer = GanTrainer(c, side, NewClassCritic(d, k), x, z_dim=generator.config.z_dim, class_labels=labels,
+                             num_classes=m)  # fmt: skip
+        result = trainer.fit(callbacks)
+        trained = trainer.sampling_generator.adapter
+        trained.config.method = "cgan_transfer"
+        trained.config.hyperparameters = {
+            "num_new_classes": m,
+            "num_images": x.shape[0],
+            "steps": c.steps,
+            "residual_weight": c.residual_weight,
+            "score_weight": c.score_weight,
+        }
+        result.extras["propagation"] = trained  # scores, pseudo-classes and residuals, for inspection
+        return FitOutput(adapter=trained.collapse(), card_data={"tags": ["cgan_transfer"]}, result=result,
+                         hyperparameters=trained.config.hyperparameters)  # fmt: skip
