@@ -10,6 +10,7 @@ import io
 import json
 import tarfile
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import PIL.Image
@@ -126,3 +127,45 @@ def test_failed_fetch_names_the_command(monkeypatch):
         datasets.fetch("emoji-google")
     with pytest.raises(ValueError, match="Unknown dataset 'emoji'"):
         datasets.fetch("emoji")
+
+
+FONT = Path(__file__).parent / "data" / "fonts" / "caveat-latin-400-normal.woff2"  # OFL-1.1, see OFL-caveat.txt
+
+
+def test_glyph_recipe_renders_letters_from_font_packages(monkeypatch):
+    def run(command, cwd=None):
+        assert command[:3] == ["npm", "pack", "--silent"] and command[3].startswith("@fontsource/")
+        family = command[3].split("/")[1].split("@")[0]
+        meta = {"family": family.title(), "category": "handwriting",
+                "license": {"type": "OFL-1.1", "attribution": f"Copyright {family} authors"}}  # fmt: skip
+        with tarfile.open(cwd / f"fontsource-{family}-5.3.0.tgz", "w:gz") as tar:
+            for name, data in (("package/metadata.json", json.dumps(meta).encode()),
+                               (f"package/files/{family}-latin-400-normal.woff2", FONT.read_bytes())):  # fmt: skip
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+
+    monkeypatch.setattr(datasets, "_run", run)
+    every = datasets.load_dataset("glyphs-handwriting", "all")
+    assert every.images.shape == (26 * 12, 28, 28, 1) and every.classes[0] == "A" and every.classes[-1] == "Z"
+    assert every.names[:2] == ["architects-daughter-A", "architects-daughter-B"]
+    a = every.images[0, :, :, 0]
+    assert a[0].max() == 0 and a.max() == 255, "white ink on black with an empty border"
+    rows, cols = np.nonzero(a)
+    assert max(rows.max() - rows.min(), cols.max() - cols.min()) in (19, 20), "ink fits the 20-px box"
+    credits = json.loads((datasets.cache_root() / "glyphs-handwriting" / "credits.json").read_text())["fonts"]
+    assert len(credits) == 12 and "OFL-1.1" in credits[0]
+
+
+def test_glyph_recipe_refuses_another_category(monkeypatch):
+    def run(command, cwd=None):
+        family = command[3].split("/")[1].split("@")[0]
+        with tarfile.open(cwd / f"fontsource-{family}-5.3.0.tgz", "w:gz") as tar:
+            data = json.dumps({"category": "serif"}).encode()
+            info = tarfile.TarInfo("package/metadata.json")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+    monkeypatch.setattr(datasets, "_run", run)
+    with pytest.raises(ValueError, match="is 'serif', not 'handwriting'"):
+        datasets.fetch("glyphs-handwriting")

@@ -162,6 +162,58 @@ def _fetch_emoji(style: str) -> Callable[[Path], None]:
     return fetch
 
 
+HANDWRITING_FAMILIES = ("architects-daughter", "caveat", "coming-soon", "dancing-script", "gloria-hallelujah",
+                        "homemade-apple", "indie-flower", "kalam", "patrick-hand", "permanent-marker", "satisfy",
+                        "shadows-into-light")  # fmt: skip
+LETTERS = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
+
+
+def render_glyph(font_path: Path | str, letter: str, size: int = 28, box: int = 20) -> np.ndarray:
+    """One glyph, white on black as MNIST: drawn large, scaled so its ink fits a ``box`` square, centred."""
+    import PIL.ImageDraw
+    import PIL.ImageFont
+
+    big = 4 * size
+    font = PIL.ImageFont.truetype(str(font_path), big)
+    canvas = PIL.Image.new("L", (3 * big, 3 * big), 0)
+    PIL.ImageDraw.Draw(canvas).text((big, big), letter, fill=255, font=font)
+    bbox = canvas.getbbox()
+    if bbox is None:
+        raise ValueError(f"'{font_path}' draws nothing for '{letter}'; pick a font that covers Latin capitals.")
+    ink = canvas.crop(bbox)
+    scale = box / max(ink.size)
+    ink = ink.resize((max(1, round(ink.width * scale)), max(1, round(ink.height * scale))), PIL.Image.LANCZOS)
+    out = PIL.Image.new("L", (size, size), 0)
+    out.paste(ink, ((size - ink.width) // 2, (size - ink.height) // 2))
+    return np.asarray(out)[..., None]
+
+
+def _fetch_glyphs(families: Sequence[str], category: str) -> Callable[[Path], None]:
+    def fetch(folder: Path) -> None:
+        images, labels, names, credits = [], [], [], []
+        with tempfile.TemporaryDirectory() as tmp:
+            for family in families:
+                _run(["npm", "pack", "--silent", f"@fontsource/{family}@5"], cwd=Path(tmp))
+                tarball = next(Path(tmp).glob(f"fontsource-{family}-*.tgz"))
+                with tarfile.open(tarball) as tar:
+                    meta = json.load(tar.extractfile("package/metadata.json"))
+                    if meta.get("category") != category:
+                        raise ValueError(f"@fontsource/{family} is '{meta.get('category')}', not '{category}'.")
+                    font = Path(tmp) / f"{family}.woff2"
+                    font.write_bytes(tar.extractfile(f"package/files/{family}-latin-400-normal.woff2").read())
+                licence = meta.get("license", {})
+                credits.append(f"{meta.get('family', family)}: {licence.get('attribution', '')} "
+                               f"({licence.get('type', 'see package')})")  # fmt: skip
+                for i, letter in enumerate(LETTERS):
+                    images.append(render_glyph(font, letter))
+                    labels.append(i)
+                    names.append(f"{family}-{letter}")
+        _save_arrays(folder, np.stack(images), np.array(labels), names, LETTERS)
+        write_json(folder / "credits.json", {"fonts": credits})
+
+    return fetch
+
+
 DATASETS: dict[str, tuple[DatasetInfo, Callable[[Path], None]]] = {
     "fashion-mnist": (
         DatasetInfo("fashion-mnist", "Debian package dataset-fashion-mnist", "apt-get install dataset-fashion-mnist",
@@ -191,6 +243,16 @@ DATASETS: dict[str, tuple[DatasetInfo, Callable[[Path], None]]] = {
                     "(https://creativecommons.org/licenses/by/4.0/).",
                     "1,911 base emoji (no skin-tone copies), 64×64 RGBA, same file names as emoji-google"),
         _fetch_emoji("twitter"),
+    ),
+    "glyphs-handwriting": (
+        DatasetInfo("glyphs-handwriting", "npm packages @fontsource/<family>@5 (12 handwriting families)",
+                    "npm pack @fontsource/<family>@5", "OFL-1.1",
+                    "Capital letters rendered from 12 Google Fonts handwriting families (Architects Daughter, Caveat, "
+                    "Coming Soon, Dancing Script, Gloria Hallelujah, Homemade Apple, Indie Flower, Kalam, Patrick "
+                    "Hand, Permanent Marker, Satisfy, Shadows Into Light), each under the SIL Open Font License 1.1 "
+                    "(or the licence its @fontsource package states).",
+                    "312 grayscale 28×28 glyphs: A–Z (26 classes) × 12 handwriting fonts, white on black"),
+        _fetch_glyphs(HANDWRITING_FAMILIES, "handwriting"),
     ),
 }  # fmt: skip
 
