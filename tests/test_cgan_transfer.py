@@ -80,3 +80,14 @@ def test_errors():
             ClassPropagationAdapter.for_training(tiny_pipeline("resnet", num_classes=3).generator, 1)
         )
     assert get_recipe("cgan_transfer").config.loss == "hinge"
+
+
+def test_optional_second_stage_fine_tunes_the_generator():
+    pipe = tiny_pipeline("resnet", num_classes=3)
+    before = {k: v.clone() for k, v in pipe.generator.state_dict().items()}
+    tuned = pipe.adapt(target(), method="cgan_transfer", class_labels=[0, 1] * 6, stage2_steps=2, **FAST)
+    assert tuned.generator is not pipe.generator
+    assert all(torch.equal(before[k], v) for k, v in pipe.generator.state_dict().items()), "the source is untouched"
+    changed = [k for k, v in tuned.generator.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed and len(tuned.training_result.history) == 5
+    assert tuned(num_images=2, class_labels=[3, 4], generator=seeded(), output_type="pt").images.shape == (2, 3, 32, 32)

@@ -32,19 +32,33 @@ class CGANTransferConfig(TrainConfig):
     ema_decay: float | None = None
     residual_weight: float = 0.1  # λ_r
     score_weight: float = 0.01  # λ_s (L1 on the scores)
+    stage2_steps: int = 0  # > 0: then fine-tune the generator with the propagation frozen (changes old classes too)
 
 
 class PropagatedGenerator(nn.Module):
-    """Engine side: new-class ids 0 … M−1 → the frozen generator with propagated parameters for ids K … K+M−1."""
+    """Engine side: new-class ids 0 … M−1 → the generator with propagated parameters for ids K … K+M−1.
 
-    def __init__(self, generator: Generator, adapter: ClassPropagationAdapter, weights: tuple[float, float]):
+    Stage 1 trains the propagation with the generator frozen (eval mode, running statistics kept); stage 2
+    (``train_generator=True``) fine-tunes the generator with the propagation frozen.
+    """
+
+    def __init__(
+        self,
+        generator: Generator,
+        adapter: ClassPropagationAdapter,
+        weights: tuple[float, float],
+        train_generator: bool = False,
+    ) -> None:
         super().__init__()
         self.generator, self.adapter, self.weights = generator, adapter, weights
-        generator.requires_grad_(False)
+        self.train_generator = train_generator
+        generator.requires_grad_(train_generator)
+        adapter.requires_grad_(not train_generator)
 
     def train(self, mode: bool = True) -> PropagatedGenerator:
         super().train(mode)
-        self.generator.eval()  # frozen: running statistics stay
+        if not self.train_generator:
+            self.generator.eval()
         return self
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
@@ -53,6 +67,8 @@ class PropagatedGenerator(nn.Module):
             return self.generator(z, class_labels=labels, class_embedding=emb)
 
     def regularizer(self) -> torch.Tensor:
+        if self.train_generator or not self.adapter.training_form:
+            return torch.zeros((), device=next(self.generator.parameters()).device)
         residual, scores = self.adapter.regularizer()
         return self.weights[0] * residual + self.weights[1] * scores
 
@@ -115,5 +131,16 @@ class CGANTransfer(Recipe):
             "score_weight": c.score_weight,
         }
         result.extras["propagation"] = trained  # scores, pseudo-classes and residuals, for inspection
-        return FitOutput(adapter=trained.collapse(), card_data={"tags": ["cgan_transfer"]}, result=result,
-                         hyperparameters=trained.config.hyperparameters)  # fmt: skip
+        collapsed = trained.collapse()
+        new_generator = None
+        if c.stage2_steps:
+            stage2 = dataclasses.replace(c, steps=c.stage2_steps, output_dir=c.output_dir and f"{c.output_dir}/stage2")
+            side = PropagatedGenerator(trainer.sampling_generator.generator, collapsed, (0.0, 0.0), True)
+            second = GanTrainer(stage2, side, NewClassCritic(d, k), x, z_dim=generator.config.z_dim,
+                                class_labels=labels, num_classes=m)  # fmt: skip
+            result.history += second.fit(callbacks).history
+            new_generator = second.sampling_generator.generator.requires_grad_(True).eval()
+            collapsed.requires_grad_(False)
+            collapsed.config.base_model_hash = None  # it now belongs to the fine-tuned generator
+        return FitOutput(generator=new_generator, adapter=collapsed, card_data={"tags": ["cgan_transfer"]},
+                         result=result, hyperparameters=trained.config.hyperparameters)  # fmt: skip
