@@ -181,3 +181,19 @@ def test_adapter_methods_keep_the_base_name(tmp_path):
     tuned = base.adapt(torch.rand(4, 3, 32, 32), method="bsa", steps=1, progress=False, perceptual_resolution=32)
     assert tuned.name_or_path == str(tmp_path / "base")
     assert tuned.get_adapter("bsa").config.base_model == str(tmp_path / "base")
+
+
+@pytest.mark.parametrize("num_classes", [0, 3])
+def test_per_class_scale_shift(num_classes):
+    pipe = tiny_pipeline("biggan", num_classes=num_classes)
+    tuned = pipe.adapt(torch.rand(6, 3, 32, 32, generator=seeded()), class_labels=[0, 1, 2] * 2, method="bsa",
+                       steps=3, progress=False, perceptual_resolution=32, per_class=True, lr=0.05)  # fmt: skip
+    adapter = tuned.get_adapter("bsa")
+    assert adapter.num_classes == 3 and next(iter(adapter.scale.values())).shape[0] == 3
+    out = tuned(num_images=6, class_labels=[0, 1, 2, 0, 1, 2], generator=seeded(), output_type="pt")
+    assert torch.equal(out.class_labels, torch.tensor([0, 1, 2, 0, 1, 2]))
+    z = out.latents
+    again = tuned(latents=z, class_labels=[0, 0, 0, 0, 0, 0], output_type="pt").images
+    assert torch.equal(again[[0, 3]], out.images[[0, 3]]) and not torch.allclose(again[1], out.images[1])
+    with pytest.raises(NotImplementedError, match="per-class"):
+        tuned.fuse_adapter()

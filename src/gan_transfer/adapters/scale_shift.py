@@ -38,23 +38,41 @@ def truncate(z: torch.Tensor, threshold: float) -> torch.Tensor:
 class ScaleShiftAdapter(Adapter):
     kind = "scale_shift"
 
-    def __init__(self, channels: dict[str, int], truncation: float | None = 0.3) -> None:
-        super().__init__(channels=channels, truncation=truncation)
+    def __init__(self, channels: dict[str, int], truncation: float | None = 0.3, num_classes: int = 0) -> None:
+        super().__init__(channels=channels, truncation=truncation, num_classes=num_classes)
         if truncation is not None and not truncation > 0:
             raise ValueError(f"truncation={truncation}: use a positive threshold (BSA: 0.2–0.4) or None.")
-        self.truncation = truncation
-        self.scale = nn.ParameterDict({_key(k): nn.Parameter(torch.ones(n)) for k, n in channels.items()})
-        self.shift = nn.ParameterDict({_key(k): nn.Parameter(torch.zeros(n)) for k, n in channels.items()})
+        self.truncation, self.num_classes = truncation, num_classes
+        rows = (num_classes,) if num_classes else ()
+        self.scale = nn.ParameterDict({_key(k): nn.Parameter(torch.ones(*rows, n)) for k, n in channels.items()})
+        self.shift = nn.ParameterDict({_key(k): nn.Parameter(torch.zeros(*rows, n)) for k, n in channels.items()})
+        self._labels: torch.Tensor | None = None
+        self._base_classes = 0
 
     @classmethod
     def for_generator(
-        cls, generator: Generator, truncation: float | None = 0.3, first_feature_map: bool = True
+        cls, generator: Generator, truncation: float | None = 0.3, first_feature_map: bool = True, num_classes: int = 0
     ) -> ScaleShiftAdapter:
-        """γ = 1, β = 0 for every normalisation layer (and the first feature map) of ``generator``."""
+        """γ = 1, β = 0 for every normalisation layer (and the first feature map) of ``generator``.
+
+        ``num_classes > 0`` keeps one γ/β set per class: for a class-conditional base its own classes, for an
+        unconditional one new class ids that only this adapter knows (the generator never sees them).
+        """
         channels = {k: m.num_features for k, m in generator.normalization_layers().items()}
         if first_feature_map:
             channels = {FIRST: cls._first_channels(generator), **channels}
-        return cls(channels, truncation)
+        return cls(channels, truncation, num_classes)
+
+    @property
+    def extra_classes(self) -> int:
+        """Class ids this adapter adds to an unconditional base (0 otherwise)."""
+        return self.num_classes if self._base_classes == 0 else 0
+
+    def set_labels(self, labels: torch.Tensor | None) -> None:
+        """The class of every sample of the next forward pass (per-class adapters only)."""
+        if self.num_classes and labels is None:
+            raise ValueError(f"This scale_shift adapter has one set per class ({self.num_classes}): pass class_labels.")
+        self._labels = None if labels is None else torch.as_tensor(labels).long()
 
     @staticmethod
     def _first_channels(generator: Generator) -> int:
@@ -89,10 +107,19 @@ class ScaleShiftAdapter(Adapter):
                 f"This scale_shift adapter does not fit the generator: layer '{wrong[0]}' has "
                 f"{have.get(wrong[0], 'no')} channels, the adapter {want[wrong[0]]}."
             )
+        k = generator.config.num_classes
+        if self.num_classes and k and self.num_classes != k:
+            raise ValueError(f"This adapter has {self.num_classes} per-class sets; the generator has {k} classes.")
+        self._base_classes = k
 
     def hooks(self, generator: Generator):
         def make(key: str):
             def hook(module, args, output):
+                if self.num_classes:
+                    labels = self._labels.to(output.device)
+                    return (
+                        output * self.scale[key][labels][:, :, None, None] + self.shift[key][labels][:, :, None, None]
+                    )
                 return output * self.scale[key].view(1, -1, 1, 1) + self.shift[key].view(1, -1, 1, 1)
 
             return hook
@@ -102,6 +129,10 @@ class ScaleShiftAdapter(Adapter):
     def transform_inputs(self, z, class_labels, class_embedding):
         if self.truncation is not None:
             z = truncate(z, self.truncation)
+        if self.num_classes:
+            self.set_labels(class_labels)
+            if self._base_classes == 0:
+                class_labels = None  # the unconditional base never sees the adapter's own class ids
         return z, class_labels, class_embedding
 
     def regularizer(self) -> torch.Tensor:
@@ -110,6 +141,8 @@ class ScaleShiftAdapter(Adapter):
                                                                        strict=True))  # fmt: skip
 
     def fuse_into(self, generator: Generator) -> None:
+        if self.num_classes:
+            raise NotImplementedError("A per-class scale_shift adapter cannot be fused into the generator's weights.")
         if FIRST in self.config.kwargs["channels"]:
             raise NotImplementedError(
                 "A scale_shift adapter with a first-feature-map scale cannot be fused (the stem's layout is the "
@@ -126,7 +159,10 @@ def interpolate(a: ScaleShiftAdapter | None, b: ScaleShiftAdapter | None, alpha:
         raise ValueError("interpolate needs at least one adapter.")
     if a is not None and b is not None and a.config.kwargs["channels"] != b.config.kwargs["channels"]:
         raise ValueError("These adapters were made for different generators; they cannot be interpolated.")
-    out = ScaleShiftAdapter(dict(template.config.kwargs["channels"]), template.truncation)
+    if a is not None and b is not None and a.num_classes != b.num_classes:
+        raise ValueError("A per-class adapter and a shared one cannot be interpolated.")
+    out = ScaleShiftAdapter(dict(template.config.kwargs["channels"]), template.truncation, template.num_classes)
+    out._base_classes = template._base_classes
     out.config.base_model, out.config.base_model_hash = template.config.base_model, template.config.base_model_hash
     out.config.method = "interpolation"
     with torch.no_grad():

@@ -48,6 +48,7 @@ class BSAConfig:
     reg_weight: float = 0.01  # λ, on ‖γ − 1‖² + ‖β‖²
     truncation: float = 0.3
     first_feature_map: bool = True
+    per_class: bool = False  # one γ/β set per class (needs class_labels; new class ids on an unconditional base)
     seed: int = 0
     output_dir: str | None = None
     sample_every: int = 500
@@ -95,15 +96,17 @@ class BSA(Recipe):
         """Learn a scale_shift adapter for ``generator`` (left untouched) from ``images``."""
         c = self.config
         g = generator
-        if g.config.num_classes and class_labels is None:
-            raise ValueError("BSA on a class-conditional generator needs class_labels (the class to adapt from).")
+        if (g.config.num_classes or c.per_class) and class_labels is None:
+            raise ValueError("BSA needs class_labels here (the class of every image, or one class to adapt from).")
         x = load_images(images, g.config.resolution, g.config.channels, purpose="BSA").to(g.device, g.dtype)
         n = x.shape[0]
         labels = None if class_labels is None else torch.as_tensor(class_labels).long().reshape(-1).to(g.device)
         if labels is not None and labels.numel() == 1:
             labels = labels.expand(n)
         gen = torch.Generator().manual_seed(c.seed)
-        adapter = ScaleShiftAdapter.for_generator(g, c.truncation, c.first_feature_map).to(g.device)
+        classes = (g.config.num_classes or int(labels.max()) + 1) if c.per_class else 0
+        adapter = ScaleShiftAdapter.for_generator(g, c.truncation, c.first_feature_map, classes).to(g.device)
+        adapter.check_compatible(g)
         latents = torch.zeros(n, g.config.z_dim, device=g.device, requires_grad=True)
         opt = torch.optim.Adam([{"params": adapter.parameters(), "lr": c.lr}, {"params": [latents], "lr": c.lr_latent}])
         net = cached_extractor(c.perceptual_extractor, c.perceptual_weights).to(g.device)
@@ -119,7 +122,11 @@ class BSA(Recipe):
                 idx = sampler.take(min(c.batch_size, n)).to(g.device)
                 noise = torch.randn(idx.numel(), g.config.z_dim, generator=gen).to(g.device) * c.latent_noise
                 z = latents[idx] + noise
-                recon = g(z, class_labels=None if labels is None else labels[idx])
+                batch_labels = None if labels is None else labels[idx]
+                if c.per_class:
+                    adapter.set_labels(batch_labels)
+                    batch_labels = batch_labels if g.config.num_classes else None
+                recon = g(z, class_labels=batch_labels)
                 pixel = F.l1_loss(recon, x[idx])
                 feats = net.blocks(recon, c.perceptual_resolution)
                 perceptual = sum(F.l1_loss(f, t[idx]) for f, t in zip(feats, target_feats, strict=True)) / len(feats)
