@@ -1,0 +1,22 @@
+"""Every bundled zoo model loads offline, draws images of the right shape and range, and names its licence."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gan_transfer import GanPipeline, zoo
+
+
+@pytest.mark.parametrize("name", zoo.list_bundled())
+def test_bundled_model(name, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    pipe = GanPipeline.from_pretrained(name)
+    pipe.set_progress_bar_config(disable=True)
+    g = pipe.generator
+    out = pipe(num_images=4, generator=torch.Generator().manual_seed(0), output_type="pt")
+    assert out.images.shape == (4, g.config.channels, g.config.resolution, g.config.resolution)
+    assert out.images.min() >= 0 and out.images.max() <= 1 and out.images.std() > 0.01
+    assert pipe.card_data.get("license") and pipe.card_data.get("credits")
+    record = pipe.card_data["gan_transfer"]
+    assert record["steps"] > 0 and "FD (EfficientNet-Lite0)" in record["metrics"]
