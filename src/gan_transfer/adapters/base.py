@@ -180,8 +180,13 @@ class AdapterHostMixin:
         return self._adapters, self._active_adapters
 
     # --- adding and removing ------------------------------------------------------------------------
-    def add_adapter(self, adapter: Adapter, adapter_name: str = "default", *, set_active: bool = True) -> str:
-        """Hold ``adapter`` under ``adapter_name``; refuses adapters made for another base generator."""
+    def add_adapter(
+        self, adapter: Adapter, adapter_name: str = "default", *, set_active: bool = True, source: str | None = None
+    ) -> str:
+        """Hold ``adapter`` under ``adapter_name``; refuses adapters made for another base generator.
+
+        ``source`` (where the adapter was loaded from) only names it in error messages.
+        """
         adapters, _ = self._adapter_state()
         if adapter_name in adapters:
             raise ValueError(
@@ -194,7 +199,7 @@ class AdapterHostMixin:
             c.base_model_hash, c.base_model = own_hash, c.base_model or self.name_or_path
         elif c.base_model_hash != own_hash:
             raise ValueError(
-                f"Adapter '{adapter_name}' was made for base model '{c.base_model or 'unknown'}' (weights "
+                f"Adapter '{source or adapter_name}' was made for base model '{c.base_model or 'unknown'}' (weights "
                 f"{c.base_model_hash[:12]}…), not for this pipeline's generator (weights {own_hash[:12]}…); "
                 "load it onto the pipeline it was trained from."
             )
@@ -219,10 +224,7 @@ class AdapterHostMixin:
         adapter = Adapter.from_pretrained(
             path_or_id, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token
         )
-        try:
-            return self.add_adapter(adapter, adapter_name, set_active=set_active)
-        except ValueError as err:
-            raise ValueError(str(err).replace(f"Adapter '{adapter_name}'", f"Adapter '{path_or_id}'")) from None
+        return self.add_adapter(adapter, adapter_name, set_active=set_active, source=str(path_or_id))
 
     def delete_adapter(self, adapter_name: str) -> None:
         adapters, active = self._adapter_state()
