@@ -336,12 +336,16 @@ class HubMixin:
     def card_body(self) -> str:
         return ""
 
-    def save_pretrained(self, save_directory: PathLike) -> Path:
-        """Write config, weights and card into ``save_directory`` (each file atomically; config last)."""
+    def save_pretrained(self, save_directory: PathLike, *, card_data: dict[str, Any] | None = None) -> Path:
+        """Write config, weights and card into ``save_directory`` (each file atomically; config last).
+
+        ``card_data`` (licence, credits, …) replaces this object's own for the card, without changing it.
+        """
         folder = Path(save_directory)
         folder.mkdir(parents=True, exist_ok=True)
         save_weights(self.state_dict(), folder / self.weights_name)  # type: ignore[attr-defined]
-        write_text(folder / CARD_NAME, render_card(type(self).__name__, self.card_data, self.card_body()))
+        card = self.card_data if card_data is None else card_data
+        write_text(folder / CARD_NAME, render_card(type(self).__name__, card, self.card_body()))
         write_json(folder / self.config_name, stamp(self.registry_key(), self.config_dict()))
         return folder
 

@@ -277,10 +277,10 @@ class AdapterHostMixin:
     def save_adapter(self, save_directory: PathLike, adapter_name: str | None = None) -> None:
         """Save one adapter (the only active one by default), with the base model's licence on its card."""
         adapter = self._get_adapter(adapter_name or self._single_active("save_adapter"))
-        adapter.card_data = {**self.card_data, **adapter.card_data}
-        if adapter.config.base_model and not adapter.card_data.get("base_model"):
-            adapter.card_data["base_model"] = adapter.config.base_model
-        adapter.save_pretrained(save_directory)
+        card = {**self.card_data, **adapter.card_data}
+        if adapter.config.base_model and not card.get("base_model"):
+            card["base_model"] = adapter.config.base_model
+        adapter.save_pretrained(save_directory, card_data=card)
 
     def fuse_adapter(self, adapter_name: str | None = None) -> None:
         """Fold an adapter into a private copy of the generator (other pipelines keep the shared original)."""

@@ -270,8 +270,7 @@ class GanPipeline(AdapterHostMixin):
         index: dict[str, Any] = {}
         for name, component in self.components.items():
             if component is not None:
-                component.card_data = self.card_data
-                component.save_pretrained(folder / name)
+                component.save_pretrained(folder / name, card_data=self.card_data)
                 index[name] = [LIBRARY_NAME, type(component).__name__]
             else:
                 index[name] = [None, None]
