@@ -90,7 +90,7 @@ def test_real_demo_flow_with_a_tiny_bundled_source(tmp_path, monkeypatch):
     source.card_data = {"license": "apache-2.0", "credits": "Noto Emoji, Apache-2.0."}
     source.save_pretrained(tmp_path / "zoo" / "emoji-google")
     assert demo.source_available()
-    result = demo.run_demo(tmp_path / "out", steps=1, progress=False, batch_size=8, d_steps=1)
+    result = demo.run_demo(tmp_path / "out", steps=1, progress=False, perceptual_resolution=32)  # BSA
     assert PIL.Image.open(tmp_path / "out" / "samples.png").size == (8 * 32, 3 * 32)
     saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert set(saved["scores"]) == {
@@ -99,5 +99,8 @@ def test_real_demo_flow_with_a_tiny_bundled_source(tmp_path, monkeypatch):
         "25 training images vs held-out (floor)",
     }
     assert "FD (EfficientNet-Lite0)" in saved["scores"]["adapted vs held-out"] and result["steps"] == 1
-    card = (tmp_path / "out" / "adapted" / "README.md").read_text()
+    card = (tmp_path / "out" / "adapter" / "README.md").read_text()
     assert "Noto Emoji" in card and "Twemoji" in card and "CC-BY 4.0" in card
+    assert (tmp_path / "out" / "adapter" / "adapter_config.json").is_file()
+    full = demo.run_demo(tmp_path / "full", method="transfer_gan", steps=1, progress=False, batch_size=8, d_steps=1)
+    assert full["saved"].endswith("adapted") and (tmp_path / "full" / "adapted" / "model_index.json").is_file()

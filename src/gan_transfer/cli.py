@@ -237,7 +237,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     out = Path(args.output)
     if source_available():
-        result = run_demo(out, steps=args.steps, progress=not args.quiet)
+        result = run_demo(out, method=args.method, steps=args.steps, progress=not args.quiet)
         for name, scores in result["scores"].items():
             print(f"{name}: " + ", ".join(f"{k} = {v:.4g}" for k, v in scores.items() if "std" not in k))
         print(
@@ -347,7 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the offline main job: adapt the bundled emoji GAN to 25 Twitter emoji")
     p.add_argument("--output", default="demo_out", help="folder for samples.png, adapted/, metrics.json")
-    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--method", default="bsa", help="bsa (default: writes an adapter), transfer_gan, minegan")
+    p.add_argument("--steps", type=int, default=None, help="default: 300 for bsa, 200 otherwise")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
     return parser

@@ -1,7 +1,8 @@
 """The offline main job: adapt the bundled Google-emoji GAN to 25 bundled Twitter emoji, and show what changed.
 
 Writes ``samples.png`` (rows: real target images, source samples, adapted samples from the same latents), the
-adapted pipeline folder, and ``metrics.json`` (FD / KID on EfficientNet-Lite0 features of source and adapted samples
+adapter folder (BSA, the default: a few kilobytes of γ/β) or the adapted pipeline (methods that change weights), and
+``metrics.json`` (FD / KID on EfficientNet-Lite0 features of source and adapted samples
 against 100 held-out Twitter emoji, with the real-vs-real distance of the 25 training images as a floor).
 """
 
@@ -33,11 +34,14 @@ def source_available() -> bool:
     return bundled_folder(SOURCE) is not None
 
 
+DEFAULT_STEPS = {"bsa": 300, "transfer_gan": 200, "minegan": 200}
+
+
 def run_demo(
     output: str | Path = "demo_out",
     *,
-    method: str = "transfer_gan",
-    steps: int = 200,
+    method: str = "bsa",
+    steps: int | None = None,
     seed: int = 0,
     progress: bool = True,
     **options: Any,
@@ -49,10 +53,16 @@ def run_demo(
     started = time.perf_counter()
     source = GanPipeline.from_pretrained(SOURCE)
     source.set_progress_bar_config(disable=True)
+    steps = steps or DEFAULT_STEPS.get(method, 200)
     options = {"output_dir": str(out / "training"), "progress": progress, "seed": seed, **options}
     tuned = source.adapt(TARGET, method=method, steps=steps, **options)
     tuned.card_data["credits"] = "\n\n".join(filter(None, [source.card_data.get("credits"), TARGET_CREDIT]))
-    tuned.save_pretrained(out / "adapted")
+    if tuned.generator is source.generator:  # an adapter method: ship the adapter alone
+        saved = out / "adapter"
+        tuned.save_adapter(saved, method)
+    else:
+        saved = out / "adapted"
+        tuned.save_pretrained(saved)
 
     n = 8
     real = load_images(TARGET, source.generator.config.resolution)[:n]
@@ -73,6 +83,7 @@ def run_demo(
     result = {
         "source": SOURCE,
         "method": method,
+        "saved": str(saved),
         "steps": steps,
         "seconds": round(time.perf_counter() - started, 1),
         "scores": {name: r.labeled() for name, r in reports.items()},
