@@ -169,3 +169,27 @@ def test_glyph_recipe_refuses_another_category(monkeypatch):
     monkeypatch.setattr(datasets, "_run", run)
     with pytest.raises(ValueError, match="is 'serif', not 'handwriting'"):
         datasets.fetch("glyphs-handwriting")
+
+
+def test_train_source_end_to_end(tmp_path, monkeypatch):
+    """gan-transfer train-source on a small fake Fashion-MNIST: checkpoint, pipeline, card with licence and scores."""
+    from gan_transfer import GanPipeline
+    from gan_transfer.cli import main
+
+    folder = tmp_path / "fashion"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 40), ("t10k", 20)):
+        (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(_idx(rng.integers(0, 256, (n, 28, 28))))
+        (folder / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(_idx(np.arange(n) % 10))
+    monkeypatch.setattr(datasets, "FASHION_DIR", folder)
+    args = ["train-source", "--data", "fashion-mnist", "--classes", "5", "7", "9", "--conditional", "--resolution",
+            "28", "--width", "8", "--steps", "2", "--output", str(tmp_path / "run"), "--quiet", "--set",
+            "batch_size=8", "--set", 'generator_options={"shared_dim": 8}']  # fmt: skip
+    assert main(args) == 0
+    pipe = GanPipeline.from_pretrained(tmp_path / "run" / "pipeline")
+    assert pipe.generator.config.num_classes == 3 and pipe.generator.config.shared_dim == 8
+    record = pipe.card_data["gan_transfer"]
+    assert record["classes"] == ["Sandal", "Sneaker", "Ankle boot"] and record["steps"] == 2
+    assert "FD (EfficientNet-Lite0)" in record["metrics"] and pipe.card_data["license"] == "mit"
+    assert (tmp_path / "run" / "training" / "checkpoint" / "state.json").is_file()

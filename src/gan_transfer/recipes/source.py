@@ -35,6 +35,8 @@ class SourceConfig(TrainConfig):
     width: int = 32
     z_dim: int = 128
     num_classes: int = 0
+    generator_options: dict = dataclasses.field(default_factory=dict)  # e.g. {"shared_dim": 16}
+    discriminator_options: dict = dataclasses.field(default_factory=dict)
     diffaugment: str = "color,translation"
     ema_decay: float | None = 0.999
     batch_size: int = 64
@@ -50,7 +52,10 @@ def build_models(config: SourceConfig, seed: int = 0) -> tuple[Generator, Discri
     common = {"resolution": config.resolution, "channels": config.channels, "num_classes": config.num_classes,
               "width": config.width}  # fmt: skip
     torch.manual_seed(seed)
-    return g_cls(**common, z_dim=config.z_dim), d_cls(**common)
+    return (
+        g_cls(**common, z_dim=config.z_dim, **config.generator_options),
+        d_cls(**common, **config.discriminator_options),
+    )
 
 
 def train_source(
