@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -487,6 +486,3 @@ def cached_extractor(name: str, weights=None, weights_filename=None) -> FeatureE
     if key not in CACHED:
         CACHED[key] = get_extractor(name, weights, weights_filename)
     return CACHED[key]
-
-
-Extract = Callable[[torch.Tensor], torch.Tensor]

@@ -40,6 +40,13 @@ class MineGANConfig(TrainConfig):
     selector_window: int = 1000  # p_i = share of argmax wins over this many recent minibatches
 
 
+def _merge(results: list[TrainResult]) -> TrainResult:
+    """One record for both stages: histories concatenated, steps and times added."""
+    return TrainResult([h for r in results for h in r.history], sum(r.steps for r in results),
+                       sum(r.seconds for r in results), results[-1].output_dir,
+                       sum(r.total_seconds for r in results))  # fmt: skip
+
+
 class MinedGenerator(nn.Module):
     """The engine's generator side: (u, y) → G(M(u), y), or G(M(u), class_embedding=M^c(u)) with a class miner.
 
@@ -155,9 +162,7 @@ class MineGAN(Recipe):
         adapter.requires_grad_(False).eval()
         adapter.config.method = "minegan"
         adapter.config.hyperparameters = {"stage2": c.stage2, "steps": c.steps, "loss": c.loss, "num_images": len(x)}
-        history = [h for r in results for h in r.history]
-        result = TrainResult(history, sum(r.steps for r in results), sum(r.seconds for r in results),
-                             results[-1].output_dir, sum(r.total_seconds for r in results))  # fmt: skip
+        result = _merge(results)
         return FitOutput(
             generator=g if c.stage2 else None,
             discriminator=d.requires_grad_(True).eval() if c.stage2 else None,
@@ -202,9 +207,7 @@ class MineGAN(Recipe):
         new_generator = None
         if c.stage2:
             new_generator = MultiSourceGenerator.from_generators([g.requires_grad_(True).eval() for g in sources])
-        history = [h for r in results for h in r.history]
-        result = TrainResult(history, sum(r.steps for r in results), sum(r.seconds for r in results),
-                             results[-1].output_dir, sum(r.total_seconds for r in results))  # fmt: skip
+        result = _merge(results)
         return FitOutput(
             generator=new_generator,
             discriminator=d.requires_grad_(True).eval() if c.stage2 else None,
