@@ -86,7 +86,7 @@ def engine_loop(g, d, images, loss, batch, steps, warmup, precision="no"):
     )
     trainer = GanTrainer(config, Side(g), d, images, z_dim=g.config.z_dim)
     stamps = []
-    trainer.fit(callbacks=[lambda step, logs: stamps.append(time.perf_counter())])
+    trainer.fit(callbacks=[lambda step, logs, draw: stamps.append(time.perf_counter())])
     return statistics.median(b - a for a, b in zip(stamps[warmup - 1 : -1], stamps[warmup:], strict=True)), trainer
 
 

@@ -144,7 +144,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, family, options):
     opts = {**FAST, **options, "ema_decay": 0.9, "checkpoint_every": 2, "sample_every": 2}
     straight = tiny_pipeline(family).adapt(target(), steps=5, output_dir=str(tmp_path / "a"), **opts)
 
-    def stop_at_3(step, logs):
+    def stop_at_3(step, logs, draw):
         if step == 3:
             raise _Stop
 
@@ -163,7 +163,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, family, options):
 
 
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
-    def poison(step, logs):
+    def poison(step, logs, draw):
         if step == 3:
             with torch.no_grad():
                 for p in trainer_generator.parameters():
@@ -281,3 +281,23 @@ def test_precision_can_change_between_runs_in_one_process():
     full = pipe.adapt(target(), steps=1, **FAST)
     assert half.generator.dtype == full.generator.dtype == torch.float32
     assert not same(state(half.generator), state(full.generator))
+
+
+@pytest.mark.parametrize(
+    ("method", "options"),
+    [
+        ("transfer_gan", {**FAST, "ema_decay": 0.9}),
+        ("bsa", {"progress": False, "perceptual_resolution": 32}),
+        ("minegan", {**FAST, "stage2_steps": 2}),
+    ],
+)
+def test_callbacks_draw_what_the_adapted_pipeline_draws(method, options):
+    pipe = tiny_pipeline("biggan")
+    z = torch.randn(4, pipe.generator.config.z_dim, generator=seeded(3))
+    seen: list[torch.Tensor] = []
+    tuned = pipe.adapt(target(8), method=method, steps=3, callbacks=[lambda step, logs, draw: seen.append(draw(z))],
+                       **options)  # fmt: skip
+    assert len(seen) == (5 if method == "minegan" else 3)
+    final = tuned(latents=z, output_type="pt").images
+    torch.testing.assert_close((seen[-1] + 1) / 2, final, atol=1e-5, rtol=0)
+    assert not torch.allclose(seen[0], seen[-1])  # the draws follow training

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -85,6 +86,14 @@ class BSA(Recipe):
     name = "bsa"
     config_class = BSAConfig
 
+    @staticmethod
+    @torch.no_grad()
+    def _draw(g: Generator, adapter: ScaleShiftAdapter, z: torch.Tensor, class_labels: Any = None) -> torch.Tensor:
+        """The adapted generator mid-run, sampled as a pipeline would (its hooks are attached during fit)."""
+        labels = None if class_labels is None else torch.as_tensor(class_labels).to(g.device)
+        z, labels, _ = adapter.transform_inputs(z.to(g.device, g.dtype), labels, None)
+        return g(z, class_labels=labels)
+
     def fit(
         self,
         generator: Generator,
@@ -147,7 +156,7 @@ class BSA(Recipe):
                     save_image(make_image_grid(to_pil(torch.cat([x[idx][:8], recon[:8].detach()])), cols=8),
                                out_dir / "samples" / f"step_{step + 1:06d}.png")  # fmt: skip
                 for callback in callbacks:
-                    callback(step + 1, logs)
+                    callback(step + 1, logs, functools.partial(self._draw, g, adapter))
         seconds = time.perf_counter() - started
         if out_dir is not None:
             plot_curves({k: [h[k] for h in history] for k in ("pixel_l1", "perceptual")}, out_dir / "losses.png")

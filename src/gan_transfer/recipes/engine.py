@@ -36,7 +36,8 @@ from ..images import make_image_grid, plot_curves, save_image, to_pil
 from ..losses import check_loss, discriminator_loss, generator_loss, gradient_penalty, r1_penalty
 
 CHECKPOINT = "checkpoint"
-StepCallback = Callable[[int, dict[str, float]], None]
+DrawFn = Callable[..., torch.Tensor]  # draw(z, class_labels=None) → images of the model as it stands, no grad
+StepCallback = Callable[[int, dict[str, float], DrawFn], None]  # (step, logs, draw), after every generator step
 RECIPE_REGISTRY: Registry[type] = Registry("method")
 
 
@@ -509,7 +510,7 @@ class GanTrainer:
                 if self.out is not None and (self.step % c.checkpoint_every == 0 or self.step == c.steps):
                     self.save_checkpoint()
                 for callback in callbacks:
-                    callback(self.step, logs)
+                    callback(self.step, logs, self.draw)
         bar.close()
         for module in (self.G, self.D, self.ema):  # hand back ordinary layouts: saved and reloaded models match
             if module is not None:
@@ -524,6 +525,17 @@ class GanTrainer:
     def sampling_generator(self) -> nn.Module:
         """The EMA generator side when there is one, else the trained one."""
         return self.ema if self.ema is not None else self.G
+
+    @torch.no_grad()
+    def draw(self, z: torch.Tensor, class_labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Images from the sampling generator in eval mode (what a callback sees of the model mid-run)."""
+        g = self.sampling_generator
+        was = g.training
+        g.eval()
+        try:
+            return g(z.to(self.device), None if class_labels is None else class_labels.to(self.device))
+        finally:
+            g.train(was)
 
     @torch.no_grad()
     def save_samples(self, path: Path) -> None:
