@@ -91,3 +91,15 @@ def test_optional_second_stage_fine_tunes_the_generator():
     changed = [k for k, v in tuned.generator.state_dict().items() if not torch.equal(v, before[k])]
     assert changed and len(tuned.training_result.history) == 5
     assert tuned(num_images=2, class_labels=[3, 4], generator=seeded(), output_type="pt").images.shape == (2, 3, 32, 32)
+
+
+def test_independent_learning_baseline_moves_only_the_residuals():
+    pipe = tiny_pipeline("biggan", num_classes=3)
+    start = ClassPropagationAdapter.for_training(pipe.generator, 1)
+    tuned = pipe.adapt(target(), method="cgan_transfer", class_labels=[0] * 12, propagate=False, lr_g=1e-2, **FAST)
+    trained = tuned.training_result.extras["propagation"]
+    for key in start.scores:
+        assert torch.equal(trained.scores[key], start.scores[key])
+        assert torch.equal(trained.pseudo[key], start.pseudo[key])
+        assert trained.residuals[key].abs().sum() > 0
+    assert tuned.card_data["adaptation"]["propagate"] is False

@@ -33,6 +33,8 @@ class CGANTransferConfig(TrainConfig):
     residual_weight: float = 0.1  # λ_r
     score_weight: float = 0.01  # λ_s (L1 on the scores)
     stage2_steps: int = 0  # > 0: then fine-tune the generator with the propagation frozen (changes old classes too)
+    propagate: bool = True  # False: the paper's baseline, independent learning — each new class starts as the mean
+    # old class (S = 1/K, P = old parameters, both frozen) and only its own parameters R are learned, unpenalised
 
 
 class PropagatedGenerator(nn.Module):
@@ -117,7 +119,11 @@ class CGANTransfer(Recipe):
         d = d.with_num_classes(k + m)
         torch.manual_seed(c.seed)
         adapter = ClassPropagationAdapter.for_training(generator, m)
-        side = PropagatedGenerator(copy.deepcopy(generator), adapter, (c.residual_weight, c.score_weight))
+        weights = (c.residual_weight, c.score_weight) if c.propagate else (0.0, 0.0)
+        side = PropagatedGenerator(copy.deepcopy(generator), adapter, weights)
+        if not c.propagate:
+            adapter.scores.requires_grad_(False)
+            adapter.pseudo.requires_grad_(False)
         trainer = GanTrainer(c, side, NewClassCritic(d, k), x, z_dim=generator.config.z_dim, class_labels=labels,
                              num_classes=m)  # fmt: skip
         result = trainer.fit(callbacks)
@@ -129,6 +135,7 @@ class CGANTransfer(Recipe):
             "steps": c.steps,
             "residual_weight": c.residual_weight,
             "score_weight": c.score_weight,
+            "propagate": c.propagate,
         }
         result.extras["propagation"] = trained  # scores, pseudo-classes and residuals, for inspection
         collapsed = trained.collapse()
