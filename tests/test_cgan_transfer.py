@@ -103,3 +103,18 @@ def test_independent_learning_baseline_moves_only_the_residuals():
         assert torch.equal(trained.pseudo[key], start.pseudo[key])
         assert trained.residuals[key].abs().sum() > 0
     assert tuned.card_data["adaptation"]["propagate"] is False
+
+
+def test_fine_tune_baseline_trains_generator_and_new_classes_together():
+    pipe = tiny_pipeline("biggan", num_classes=3)
+    before = {k: v.clone() for k, v in pipe.generator.state_dict().items()}
+    old = pipe(num_images=2, class_labels=[0, 1], generator=seeded(), output_type="pt").images
+    tuned = pipe.adapt(target(), method="cgan_transfer", class_labels=[0] * 12, propagate=False,
+                       fine_tune_generator=True, **FAST)  # fmt: skip
+    assert all(torch.equal(before[k], v) for k, v in pipe.generator.state_dict().items()), "the source is untouched"
+    assert any(not torch.equal(v, before[k]) for k, v in tuned.generator.state_dict().items())
+    after = tuned(num_images=2, class_labels=[0, 1], generator=seeded(), output_type="pt").images
+    assert not torch.allclose(after, old), "old classes change when the generator is fine-tuned"
+    trained = tuned.training_result.extras["propagation"]
+    assert all(r.abs().sum() > 0 for r in trained.residuals.values())
+    assert tuned(num_images=1, class_labels=3, output_type="pt").images.shape == (1, 3, 32, 32)

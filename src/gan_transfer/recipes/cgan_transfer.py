@@ -35,6 +35,8 @@ class CGANTransferConfig(TrainConfig):
     stage2_steps: int = 0  # > 0: then fine-tune the generator with the propagation frozen (changes old classes too)
     propagate: bool = True  # False: the paper's baseline, independent learning — each new class starts as the mean
     # old class (S = 1/K, P = old parameters, both frozen) and only its own parameters R are learned, unpenalised
+    fine_tune_generator: bool = False  # True: train the generator's weights together with the new classes (the
+    # TransferGAN-style baseline; old classes change too). Use a fine-tuning lr_g (e.g. 2e-4) with it.
 
 
 class PropagatedGenerator(nn.Module):
@@ -69,7 +71,7 @@ class PropagatedGenerator(nn.Module):
             return self.generator(z, class_labels=labels, class_embedding=emb)
 
     def regularizer(self) -> torch.Tensor:
-        if self.train_generator or not self.adapter.training_form:
+        if not self.adapter.training_form or not any(p.requires_grad for p in self.adapter.residuals.values()):
             return torch.zeros((), device=next(self.generator.parameters()).device)
         residual, scores = self.adapter.regularizer()
         return self.weights[0] * residual + self.weights[1] * scores
@@ -120,7 +122,8 @@ class CGANTransfer(Recipe):
         torch.manual_seed(c.seed)
         adapter = ClassPropagationAdapter.for_training(generator, m)
         weights = (c.residual_weight, c.score_weight) if c.propagate else (0.0, 0.0)
-        side = PropagatedGenerator(copy.deepcopy(generator), adapter, weights)
+        side = PropagatedGenerator(copy.deepcopy(generator), adapter, weights, train_generator=c.fine_tune_generator)
+        adapter.requires_grad_(True)
         if not c.propagate:
             adapter.scores.requires_grad_(False)
             adapter.pseudo.requires_grad_(False)
@@ -136,10 +139,14 @@ class CGANTransfer(Recipe):
             "residual_weight": c.residual_weight,
             "score_weight": c.score_weight,
             "propagate": c.propagate,
+            "fine_tune_generator": c.fine_tune_generator,
         }
         result.extras["propagation"] = trained  # scores, pseudo-classes and residuals, for inspection
         collapsed = trained.collapse()
         new_generator = None
+        if c.fine_tune_generator:
+            new_generator = trainer.sampling_generator.generator.requires_grad_(True).eval()
+            collapsed.config.base_model_hash = None  # it belongs to the fine-tuned generator
         if c.stage2_steps:
             stage2 = dataclasses.replace(c, steps=c.stage2_steps, output_dir=c.output_dir and f"{c.output_dir}/stage2")
             side = PropagatedGenerator(trainer.sampling_generator.generator, collapsed, (0.0, 0.0), True)

@@ -1,0 +1,76 @@
+"""Shared by the method benchmarks: score a run while it trains, and print tables.
+
+A :class:`ScoreTracker` is a step callback. Every ``every`` generator steps it draws images from the model as it
+stands (the callback's ``draw``: EMA, adapter or miner applied), extracts EfficientNet-Lite0 features and scores them
+against held-out reference features. Its own time is kept apart, so ``seconds`` is training time only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+
+from gan_transfer.metrics import frechet_distance, kid, kmmd
+from gan_transfer.metrics.evaluate import _features
+from gan_transfer.metrics.extractors import cached_extractor
+
+DrawFn = Callable[..., torch.Tensor]
+
+
+@dataclasses.dataclass
+class ScoreTracker:
+    reference: torch.Tensor  # (N, D) features of held-out real images
+    z: torch.Tensor  # fixed latents for every evaluation
+    labels: torch.Tensor | None = None  # fixed class ids (in the recipe's own numbering), or None
+    every: int = 100
+    kid_subset: int = 100
+    rows: list[dict[str, float]] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.net = cached_extractor("efficientnet-lite0")
+        self.calls = 0
+        self.eval_seconds = 0.0
+        self.started = time.perf_counter()
+
+    def __call__(self, step: int, logs: dict[str, float], draw: DrawFn) -> None:
+        self.calls += 1  # counted here: multi-stage recipes restart their step numbers
+        if self.calls % self.every:
+            return
+        t0 = time.perf_counter()
+        self.rows.append({"step": self.calls, "seconds": t0 - self.started - self.eval_seconds,
+                          **self.score(draw)})  # fmt: skip
+        self.eval_seconds += time.perf_counter() - t0
+
+    def score(self, draw: DrawFn) -> dict[str, float]:
+        chunks = self.z.split(64)
+        labels = [None] * len(chunks) if self.labels is None else self.labels.split(64)
+        images = torch.cat([draw(z, y).float().cpu() for z, y in zip(chunks, labels, strict=True)])
+        return score_features(_features(images, self.net, 32), self.reference, self.kid_subset)
+
+    def best(self, key: str = "fd") -> dict[str, float]:
+        return min(self.rows, key=lambda r: r[key])
+
+    def seconds_to_within(self, fraction: float = 0.1, key: str = "fd") -> float:
+        """Training seconds until the score first came within ``fraction`` of its final value."""
+        final = self.rows[-1][key]
+        return next(r["seconds"] for r in self.rows if r[key] <= final * (1 + fraction))
+
+
+def score_features(features: torch.Tensor, reference: torch.Tensor, kid_subset: int) -> dict[str, float]:
+    n = min(kid_subset, len(features), len(reference))
+    return {"fd": frechet_distance(features, reference), "kid": kid(features, reference, 100, n)[0],
+            "kmmd": kmmd(features, reference)[0]}  # fmt: skip
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table; floats get four significant digits."""
+
+    def cell(v: object) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
