@@ -25,6 +25,7 @@ class ScoreTracker:
     reference: torch.Tensor  # (N, D) features of held-out real images
     z: torch.Tensor  # fixed latents for every evaluation
     labels: torch.Tensor | None = None  # fixed class ids (in the recipe's own numbering), or None
+    reference_labels: torch.Tensor | None = None  # given: also FD/KID per class (fd_0, kid_0, …) and their mean
     every: int = 100
     kid_subset: int = 100
     rows: list[dict[str, float]] = dataclasses.field(default_factory=list)
@@ -48,7 +49,18 @@ class ScoreTracker:
         chunks = self.z.split(64)
         labels = [None] * len(chunks) if self.labels is None else self.labels.split(64)
         images = torch.cat([draw(z, y).float().cpu() for z, y in zip(chunks, labels, strict=True)])
-        return score_features(_features(images, self.net, 32), self.reference, self.kid_subset)
+        features = _features(images, self.net, 32)
+        if self.reference_labels is None:
+            return score_features(features, self.reference, self.kid_subset)
+        out: dict[str, float] = {}
+        for c in sorted(set(self.reference_labels.tolist())):
+            real = self.reference[self.reference_labels == c]
+            one = score_features(features[self.labels == c], real, self.kid_subset)
+            out.update({f"fd_{c}": one["fd"], f"kid_{c}": one["kid"]})
+        classes = len(out) // 2
+        out["fd"] = sum(v for k, v in out.items() if k.startswith("fd_")) / classes
+        out["kid"] = sum(v for k, v in out.items() if k.startswith("kid_")) / classes
+        return out
 
     def best(self, key: str = "fd") -> dict[str, float]:
         return min(self.rows, key=lambda r: r[key])
