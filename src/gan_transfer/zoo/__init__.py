@@ -33,5 +33,8 @@ def export(pipeline_folder: str | Path, name: str, dtype: torch.dtype = torch.fl
 
     pipe = GanPipeline.from_pretrained(pipeline_folder)
     pipe.name_or_path = PREFIX + name
+    info = pipe.card_data.setdefault("gan_transfer", {})
+    info["parameters"] = {role: m.num_parameters() for role, m in pipe.components.items() if m is not None}
+    info["stored_dtype"] = str(dtype).removeprefix("torch.")
     pipe.to(dtype=dtype)
     return pipe.save_pretrained(ZOO_DIR / name)
