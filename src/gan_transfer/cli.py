@@ -241,7 +241,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for name, scores in result["scores"].items():
             print(f"{name}: " + ", ".join(f"{k} = {v:.4g}" for k, v in scores.items() if "std" not in k))
         print(
-            f"Wrote {out / 'samples.png'} (rows: target, source, adapted), {out / 'adapted'}, "
+            f"Wrote {out / 'samples.png'} (rows: target, source, adapted), {result['saved']}, "
             f"{out / 'metrics.json'} in {result['seconds']} s"
         )
         return 0
