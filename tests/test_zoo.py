@@ -20,3 +20,6 @@ def test_bundled_model(name, monkeypatch):
     assert pipe.card_data.get("license") and pipe.card_data.get("credits")
     record = pipe.card_data["gan_transfer"]
     assert record["steps"] > 0 and "FD (EfficientNet-Lite0)" in record["metrics"]
+    card = (zoo.bundled_folder(name) / "README.md").read_text()
+    assert "## Training" in card and f"{record['steps']:,} generator steps" in card
+    assert "KID (EfficientNet-Lite0)" in card

@@ -54,6 +54,26 @@ def to_output_type(images: torch.Tensor, output_type: str) -> Any:
     return images if output_type == "pt" else images.permute(0, 2, 3, 1).numpy()
 
 
+def training_summary(info: dict[str, Any]) -> list[str]:
+    """Card lines for a source GAN trained by ``train-source``: data, steps, wall-clock and held-out scores."""
+    if "steps" not in info:
+        return []
+    classes = info.get("classes")
+    data = f"- data: `{info.get('data')}`" + (f", classes {', '.join(map(str, classes))}" if classes else "")
+    data += f"; {info.get('train_images')} training images, {info.get('test_images')} held-out test images"
+    steps = f"- {info['steps']:,} generator steps, {info.get('wall_clock_hours')} h wall-clock (2 CPU cores)"
+    lines = ["", "## Training", "", data, steps]
+    recipe = info.get("recipe") or {}
+    if recipe:
+        keys = ("family", "width", "batch_size", "loss", "lr_g", "lr_d", "ema_decay", "diffaugment")
+        lines.append("- recipe: " + ", ".join(f"{k}={recipe[k]}" for k in keys if k in recipe)
+                     + " (all options in the metadata above)")  # fmt: skip
+    for name, value in (info.get("metrics") or {}).items():
+        if "std" not in name:
+            lines.append(f"- {name} against the held-out test images: {value:.4g}")
+    return lines
+
+
 class GanPipeline(AdapterHostMixin):
     """A generator (+ the discriminator it was trained with) behind one call.
 
@@ -249,19 +269,18 @@ class GanPipeline(AdapterHostMixin):
         g = self.generator
         kind = f"class-conditional ({g.config.num_classes} classes)" if g.config.num_classes else "unconditional"
         d = self.discriminator
-        return "\n".join(
-            [
-                f"A {kind} `{type(g).__name__}` at {g.config.resolution} px ({g.num_parameters():,} parameters)"
-                + (f" with its `{type(d).__name__}` ({d.num_parameters():,} parameters)." if d else "."),
-                "",
-                "```python",
-                "import torch",
-                "from gan_transfer import GanPipeline",
-                f"pipe = GanPipeline.from_pretrained({self.name_or_path or 'THIS_FOLDER_OR_REPO'!r})",
-                "images = pipe(num_images=16, generator=torch.Generator().manual_seed(0)).images",
-                "```",
-            ]
-        )
+        lines = [
+            f"A {kind} `{type(g).__name__}` at {g.config.resolution} px ({g.num_parameters():,} parameters)"
+            + (f" with its `{type(d).__name__}` ({d.num_parameters():,} parameters)." if d else "."),
+            "",
+            "```python",
+            "import torch",
+            "from gan_transfer import GanPipeline",
+            f"pipe = GanPipeline.from_pretrained({self.name_or_path or 'THIS_FOLDER_OR_REPO'!r})",
+            "images = pipe(num_images=16, generator=torch.Generator().manual_seed(0)).images",
+            "```",
+        ]
+        return "\n".join(lines + training_summary(self.card_data.get("gan_transfer") or {}))
 
     def save_pretrained(self, save_directory: PathLike) -> Path:
         """Write ``generator/``, ``discriminator/``, the card, and ``model_index.json`` last."""
