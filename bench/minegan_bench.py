@@ -84,10 +84,11 @@ def settings(args: argparse.Namespace) -> dict[str, tuple[str, Callable[[int], n
 
 
 def compare(args: argparse.Namespace) -> None:
-    out = Path(args.out)
+    out = Path(args.out or "bench/out/minegan-" + "-".join(args.settings))
     net = cached_extractor("efficientnet-lite0")
     rows, curves, grid = [], {}, []
-    for setting, (source_id, target_of, held, channels) in settings(args).items():
+    chosen = {k: v for k, v in settings(args).items() if k.split(":")[0] in args.settings}
+    for setting, (source_id, target_of, held, channels) in chosen.items():
         source = GanPipeline.from_pretrained(source_id)
         source.set_progress_bar_config(disable=True)
         res = source.generator.config.resolution
@@ -138,7 +139,8 @@ def main() -> None:
     parser.add_argument("--shots", type=int, nargs="+", default=[25, 100])
     parser.add_argument("--every", type=int, default=50)
     parser.add_argument("--samples", type=int, default=250)
-    parser.add_argument("--out", default="bench/out/minegan")
+    parser.add_argument("--out", default=None, help="default: bench/out/minegan-PART")
+    parser.add_argument("--settings", nargs="+", default=["on-manifold", "off-manifold"])
     parser.add_argument("--tops", default="gan-transfer/fashion-tops")
     parser.add_argument("--footwear", default="gan-transfer/fashion-footwear")
     parser.add_argument("--emoji", default="gan-transfer/emoji-google")
