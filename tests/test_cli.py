@@ -80,9 +80,9 @@ def test_demo_through_the_console_script(tmp_path):
     assert done.returncode == 0, done.stderr
     assert PIL.Image.open(tmp_path / "samples.png").size == (8 * 32, 3 * 32)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["source"] == "gan-transfer/emoji-google" and metrics["method"] == "bsa"
-    assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
-    assert str(tmp_path / "adapter") in done.stdout
+    assert metrics["source"] == "gan-transfer/emoji-google" and metrics["method"] == "transfer_gan"
+    assert (tmp_path / "adapted" / "model_index.json").is_file()
+    assert str(tmp_path / "adapted") in done.stdout
 
 
 def test_real_demo_flow_with_a_tiny_bundled_source(tmp_path, monkeypatch):
@@ -94,7 +94,7 @@ def test_real_demo_flow_with_a_tiny_bundled_source(tmp_path, monkeypatch):
     source.card_data = {"license": "apache-2.0", "credits": "Noto Emoji, Apache-2.0."}
     source.save_pretrained(tmp_path / "zoo" / "emoji-google")
     assert demo.source_available()
-    result = demo.run_demo(tmp_path / "out", steps=1, progress=False, perceptual_resolution=32)  # BSA
+    result = demo.run_demo(tmp_path / "out", method="bsa", steps=1, progress=False, perceptual_resolution=32)
     assert PIL.Image.open(tmp_path / "out" / "samples.png").size == (8 * 32, 3 * 32)
     saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert set(saved["scores"]) == {
@@ -106,5 +106,5 @@ def test_real_demo_flow_with_a_tiny_bundled_source(tmp_path, monkeypatch):
     card = (tmp_path / "out" / "adapter" / "README.md").read_text()
     assert "Noto Emoji" in card and "Twemoji" in card and "CC-BY 4.0" in card
     assert (tmp_path / "out" / "adapter" / "adapter_config.json").is_file()
-    full = demo.run_demo(tmp_path / "full", method="transfer_gan", steps=1, progress=False, batch_size=8, d_steps=1)
+    full = demo.run_demo(tmp_path / "full", steps=1, progress=False, batch_size=8, d_steps=1)  # the default method
     assert full["saved"].endswith("adapted") and (tmp_path / "full" / "adapted" / "model_index.json").is_file()

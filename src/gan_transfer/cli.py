@@ -322,8 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the offline main job: adapt the bundled emoji GAN to 25 Twitter emoji")
     p.add_argument("--output", default="demo_out", help="folder for samples.png, adapted/, metrics.json")
-    p.add_argument("--method", default="bsa", help="bsa (default: writes an adapter), transfer_gan, minegan")
-    p.add_argument("--steps", type=int, default=None, help="default: 300 for bsa, 200 otherwise")
+    p.add_argument("--method", default="transfer_gan", help="transfer_gan (default), bsa (writes an adapter), minegan")
+    p.add_argument("--steps", type=int, default=None, help="default: 100 (transfer_gan), 300 (bsa), 200 (minegan)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
     return parser
