@@ -1,6 +1,6 @@
 """Few-shot adaptation in a dozen lines: the bundled Google-emoji GAN → 25 Twitter emoji, two ways.
 
-    python examples/adapt_emoji.py          (needs the bundled source gan-transfer/emoji-google)
+python examples/adapt_emoji.py   (needs the bundled source gan-transfer/emoji-google)
 """
 
 import torch
@@ -10,7 +10,7 @@ from gan_transfer.demo import HELD_OUT, TARGET, TARGET_CREDIT
 from gan_transfer.metrics import evaluate
 
 source = GanPipeline.from_pretrained("gan-transfer/emoji-google")  # bundled: no network needed
-full = source.adapt(TARGET, method="transfer_gan", steps=200)  # fine-tunes copies of G and D
+full = source.adapt(TARGET, method="transfer_gan", steps=100)  # fine-tunes copies of G and D
 light = source.adapt(TARGET, method="bsa", steps=300)  # a scale/shift adapter; the source is untouched
 
 for name, pipe in (("source", source), ("TransferGAN", full), ("BSA", light)):
