@@ -49,9 +49,8 @@ def main() -> None:
     rows, trackers, pipes = [], {}, {}
     floor = score_features(_features(train, net, 32), reference, 25)
     rows.append(["25 training images (floor)", "-", "-", floor["fd"], "-", floor["kid"], floor["kmmd"], "-"])
-    base = ScoreTracker(reference, z)
     with torch.no_grad():
-        s = base.score(lambda zz, y=None: source.generator(zz))
+        s = score_features(_features(source.generator(z), net, 32), reference, 100)
     rows.append(["source, not adapted", 0, 0.0, s["fd"], "-", s["kid"], s["kmmd"], "-"])
     runs = {"bsa": {"steps": args.bsa_steps}, "transfer_gan": {"steps": args.tg_steps}}
     for method, options in runs.items():

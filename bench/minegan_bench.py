@@ -62,22 +62,26 @@ def selector(args: argparse.Namespace) -> None:
     print(table(["tops:footwear", "true share of tops", "p_tops", "error", "within 0.1", "seconds"], rows))
 
 
-def settings(args: argparse.Namespace) -> dict[str, tuple[str, Callable[[int], np.ndarray], np.ndarray, int]]:
-    """name → (source, shots → training images, held-out images, channels)."""
-    emoji = load_dataset("emoji-google", "test")
-    category = emoji.classes.index(EMOJI_CATEGORY)
-    held_emoji = emoji.subset(np.flatnonzero(emoji.labels == category))
+def emoji_category() -> list[int]:
+    return [load_dataset("emoji-google", "test").classes.index(EMOJI_CATEGORY)]
+
+
+Setting = tuple[str, Callable[[int], np.ndarray], Callable[[], np.ndarray], int]
+
+
+def settings(args: argparse.Namespace) -> dict[str, Setting]:
+    """name → (source, shots → training images, () → held-out images, channels); data loads only when used."""
     return {
         "on-manifold: Google emoji 'People & Body'": (
             args.emoji,
-            lambda shots: few_shot("emoji-google", shots, 0, [category]).images,
-            held_emoji.images,
+            lambda shots: few_shot("emoji-google", shots, 0, emoji_category()).images,
+            lambda: load_dataset("emoji-google", "test", emoji_category()).images,
             3,
         ),
         "off-manifold: MNIST digits": (
             args.fashion,
             lambda shots: few_shot("mnist-5k", shots, 0).images,
-            load_dataset("mnist-5k", "test").images,
+            lambda: load_dataset("mnist-5k", "test").images,
             1,
         ),
     }
@@ -88,11 +92,11 @@ def compare(args: argparse.Namespace) -> None:
     net = cached_extractor("efficientnet-lite0")
     rows, curves, grid = [], {}, []
     chosen = {k: v for k, v in settings(args).items() if k.split(":")[0] in args.settings}
-    for setting, (source_id, target_of, held, channels) in chosen.items():
+    for setting, (source_id, target_of, held_of, channels) in chosen.items():
         source = GanPipeline.from_pretrained(source_id)
         source.set_progress_bar_config(disable=True)
         res = source.generator.config.resolution
-        reference = _features(load_images(held, res, channels), net, 32)
+        reference = _features(load_images(held_of(), res, channels), net, 32)
         z = torch.randn(args.samples, source.generator.config.z_dim, generator=torch.Generator().manual_seed(1))
         with torch.no_grad():
             s = score_features(_features(source.generator(z), net, 32), reference, 100)

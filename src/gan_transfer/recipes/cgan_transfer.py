@@ -43,7 +43,8 @@ class PropagatedGenerator(nn.Module):
     """Engine side: new-class ids 0 … M−1 → the generator with propagated parameters for ids K … K+M−1.
 
     Stage 1 trains the propagation with the generator frozen (eval mode, running statistics kept); stage 2
-    (``train_generator=True``) fine-tunes the generator with the propagation frozen.
+    (``train_generator=True, train_propagation=False``) fine-tunes the generator with the propagation frozen; the
+    fine-tuning baseline trains both.
     """
 
     def __init__(
@@ -52,12 +53,13 @@ class PropagatedGenerator(nn.Module):
         adapter: ClassPropagationAdapter,
         weights: tuple[float, float],
         train_generator: bool = False,
+        train_propagation: bool = True,
     ) -> None:
         super().__init__()
         self.generator, self.adapter, self.weights = generator, adapter, weights
         self.train_generator = train_generator
         generator.requires_grad_(train_generator)
-        adapter.requires_grad_(not train_generator)
+        adapter.requires_grad_(train_propagation)
 
     def train(self, mode: bool = True) -> PropagatedGenerator:
         super().train(mode)
@@ -123,7 +125,6 @@ class CGANTransfer(Recipe):
         adapter = ClassPropagationAdapter.for_training(generator, m)
         weights = (c.residual_weight, c.score_weight) if c.propagate else (0.0, 0.0)
         side = PropagatedGenerator(copy.deepcopy(generator), adapter, weights, train_generator=c.fine_tune_generator)
-        adapter.requires_grad_(True)
         if not c.propagate:
             adapter.scores.requires_grad_(False)
             adapter.pseudo.requires_grad_(False)
@@ -149,7 +150,8 @@ class CGANTransfer(Recipe):
             collapsed.config.base_model_hash = None  # it belongs to the fine-tuned generator
         if c.stage2_steps:
             stage2 = dataclasses.replace(c, steps=c.stage2_steps, output_dir=c.output_dir and f"{c.output_dir}/stage2")
-            side = PropagatedGenerator(trainer.sampling_generator.generator, collapsed, (0.0, 0.0), True)
+            side = PropagatedGenerator(trainer.sampling_generator.generator, collapsed, (0.0, 0.0),
+                                       train_generator=True, train_propagation=False)  # fmt: skip
             second = GanTrainer(stage2, side, NewClassCritic(d, k), x, z_dim=generator.config.z_dim,
                                 class_labels=labels, num_classes=m)  # fmt: skip
             result.history += second.fit(callbacks).history
