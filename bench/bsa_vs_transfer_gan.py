@@ -20,11 +20,11 @@ import torch
 from tracking import ScoreTracker, score_features, table
 
 from gan_transfer import GanPipeline
+from gan_transfer.cli.demo import HELD_OUT, SOURCE, TARGET
 from gan_transfer.data import load_images
-from gan_transfer.demo import HELD_OUT, SOURCE, TARGET
-from gan_transfer.images import make_image_grid, save_image, to_pil
 from gan_transfer.metrics.evaluate import _features
 from gan_transfer.metrics.extractors import cached_extractor
+from gan_transfer.rendering import make_image_grid, save_image, to_pil
 
 
 def main() -> None:

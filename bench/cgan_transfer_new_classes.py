@@ -29,9 +29,9 @@ from tracking import ScoreTracker, table
 from gan_transfer import GanPipeline
 from gan_transfer.data import load_images
 from gan_transfer.data.datasets import few_shot, load_dataset
-from gan_transfer.images import make_image_grid, save_image, to_pil
 from gan_transfer.metrics.evaluate import _features
 from gan_transfer.metrics.extractors import cached_extractor
+from gan_transfer.rendering import make_image_grid, save_image, to_pil
 
 METHODS = {
     "cgan_transfer": {},

@@ -29,9 +29,9 @@ from tracking import ScoreTracker, score_features, table
 from gan_transfer import GanPipeline
 from gan_transfer.data import load_images
 from gan_transfer.data.datasets import few_shot, load_dataset
-from gan_transfer.images import make_image_grid, save_image, to_pil
 from gan_transfer.metrics.evaluate import _features
 from gan_transfer.metrics.extractors import cached_extractor
+from gan_transfer.rendering import make_image_grid, save_image, to_pil
 
 TOPS, FOOTWEAR = [0, 2, 4, 6], [5, 7, 9]
 EMOJI_CATEGORY = "People & Body"  # the largest category: 305 training, 81 held-out images

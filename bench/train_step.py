@@ -19,9 +19,9 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from gan_transfer.losses import gradient_penalty
 from gan_transfer.models import BigGANDiscriminator, BigGANGenerator, ResNetDiscriminator, ResNetGenerator
 from gan_transfer.recipes import GanTrainer, TrainConfig
+from gan_transfer.recipes.losses import gradient_penalty
 
 FAMILIES = {
     "resnet (WGAN-GP)": (ResNetGenerator, ResNetDiscriminator, "wgan-gp"),

@@ -6,7 +6,7 @@ python examples/adapt_emoji.py   (needs the bundled source gan-transfer/emoji-go
 import torch
 
 from gan_transfer import GanPipeline
-from gan_transfer.demo import HELD_OUT, TARGET, TARGET_CREDIT
+from gan_transfer.cli.demo import HELD_OUT, TARGET, TARGET_CREDIT
 from gan_transfer.metrics import evaluate
 
 source = GanPipeline.from_pretrained("gan-transfer/emoji-google")  # bundled: no network needed

@@ -2,7 +2,7 @@
 # Train (or resume) the bundled zoo's source GANs. Each run checkpoints every 500 steps into $RUNS/NAME/training
 # and writes $RUNS/NAME/pipeline (with its model card and held-out FD/KID) when it reaches its step count.
 # Usage: scripts/train_zoo.sh NAME [NAME ...]   (names below; add --resume to continue: RESUME=1 scripts/train_zoo.sh …)
-# After a run finishes and its grids look right: python -c "from gan_transfer import zoo; zoo.export('RUN/pipeline', 'NAME')"
+# After a run finishes and its grids look right: python scripts/export_zoo.py RUN/pipeline NAME
 set -euo pipefail
 RUNS=${RUNS:-/work/zoo-runs}
 COMMON=(--set checkpoint_every=500 --set sample_every=1000 --quiet)

@@ -87,7 +87,8 @@ def test_demo_through_the_console_script(tmp_path):
 
 def test_real_demo_flow_with_a_tiny_bundled_source(tmp_path, monkeypatch):
     """The demo's adapt → samples → scores → save path, on a tiny stand-in for the bundled emoji GAN."""
-    from gan_transfer import demo, zoo
+    from gan_transfer import zoo
+    from gan_transfer.cli import demo
 
     monkeypatch.setattr(zoo, "ZOO_DIR", tmp_path / "zoo")
     source = tiny_pipeline("biggan")

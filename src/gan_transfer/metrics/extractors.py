@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..hub import Registry
+from ..registry import Registry
 
 EXTRACTOR_REGISTRY: Registry[type[FeatureExtractor]] = Registry("feature extractor")
 

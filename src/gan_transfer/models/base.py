@@ -8,7 +8,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..hub import HubMixin, Registry
+from ..hub import HubMixin
+from ..registry import Registry
 from .layers import NormLayer
 
 MODEL_REGISTRY: Registry[type[GanModel]] = Registry("model class")

@@ -1,6 +1,6 @@
 """Pipelines: what users call."""
 
-from ..images import make_image_grid, save_image
+from ..rendering import make_image_grid, save_image
 from .gan_pipeline import GanPipeline, sample_latents
 from .outputs import GanPipelineOutput
 

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from .. import zoo  # noqa: F401  (registers the bundled names gan-transfer/NAME)
 from .._version import __version__
 from ..adapters import AdapterHostMixin
 from ..hub import (
@@ -23,8 +24,8 @@ from ..hub import (
     write_json,
     write_text,
 )
-from ..images import to_pil
 from ..models import Discriminator, GanModel, Generator, MultiSourceGenerator
+from ..rendering import to_pil
 from .outputs import GanPipelineOutput
 
 INDEX_NAME = "model_index.json"

@@ -27,9 +27,9 @@ from tqdm.auto import tqdm
 
 from ..adapters import ScaleShiftAdapter, attach
 from ..data import ImagesLike, load_images
-from ..images import make_image_grid, plot_curves, save_image, to_pil
 from ..metrics.extractors import cached_extractor
 from ..models import Discriminator, Generator
+from ..rendering import make_image_grid, plot_curves, save_image, to_pil
 from .engine import EpochSampler, FitOutput, Recipe, StepCallback, TrainingDiverged, TrainResult, register_recipe
 
 

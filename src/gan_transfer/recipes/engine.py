@@ -29,11 +29,12 @@ from accelerate.state import AcceleratorState, PartialState
 from torch import nn
 from tqdm.auto import tqdm
 
-from .. import augment
 from .._version import __version__
-from ..hub import Registry, load_weights, read_json, save_weights, write_json
-from ..images import make_image_grid, plot_curves, save_image, to_pil
-from ..losses import check_loss, discriminator_loss, generator_loss, gradient_penalty, r1_penalty
+from ..hub import load_weights, read_json, save_weights, write_json
+from ..registry import Registry
+from ..rendering import make_image_grid, plot_curves, save_image, to_pil
+from . import augment
+from .losses import check_loss, discriminator_loss, generator_loss, gradient_penalty, r1_penalty
 
 CHECKPOINT = "checkpoint"
 DrawFn = Callable[..., torch.Tensor]  # draw(z, class_labels=None) → images of the model as it stands, no grad

@@ -11,14 +11,14 @@ from typing import Any
 
 import torch
 
-from ._version import __version__
-from .adapters import Adapter
-from .data import list_image_files, load_images
-from .hub import read_json, resolve_folder, write_json
-from .models import GanModel
-from .pipelines import GanPipeline, make_image_grid, save_image
-from .pipelines.gan_pipeline import INDEX_NAME
-from .recipes import TrainingDiverged
+from .._version import __version__
+from ..adapters import Adapter
+from ..data import list_image_files, load_images
+from ..hub import read_json, resolve_folder, write_json
+from ..models import GanModel
+from ..pipelines import GanPipeline, make_image_grid, save_image
+from ..pipelines.gan_pipeline import INDEX_NAME
+from ..recipes import TrainingDiverged
 
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -112,7 +112,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .metrics import evaluate
+    from ..metrics import evaluate
 
     source: Any = Path(args.source)
     if not (source.is_dir() and not (source / INDEX_NAME).is_file() and list_image_files(source)):
@@ -137,7 +137,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from .data.datasets import DATASETS, fetch, load_dataset
+    from ..data.datasets import DATASETS, fetch, load_dataset
 
     if args.action == "list":
         for name, (info, _) in DATASETS.items():
@@ -151,10 +151,10 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_train_source(args: argparse.Namespace) -> int:
-    from .data.datasets import load_dataset
-    from .metrics import evaluate
-    from .recipes.engine import make_config
-    from .recipes.source import SourceConfig, train_source
+    from ..data.datasets import load_dataset
+    from ..metrics import evaluate
+    from ..recipes.engine import make_config
+    from ..recipes.from_scratch import SourceConfig, train_source
 
     options: dict[str, Any] = {k: _parse_value(v) for k, _, v in (item.partition("=") for item in args.set or [])}
     train = load_dataset(args.data, "train", args.classes)
@@ -231,7 +231,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The offline main job (see gan_transfer.demo)."""
+    """The offline main job (see gan_transfer.cli.demo)."""
     from .demo import run_demo
 
     out = Path(args.output)

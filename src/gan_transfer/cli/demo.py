@@ -14,14 +14,14 @@ from typing import Any
 
 import torch
 
-from .data import load_images
-from .hub import write_json
-from .images import make_image_grid, save_image, to_pil
-from .pipelines import GanPipeline
-from .zoo import ZOO_DIR, bundled_folder
+from ..data import load_images
+from ..hub import write_json
+from ..pipelines import GanPipeline
+from ..rendering import make_image_grid, save_image, to_pil
+from ..zoo import ZOO_DIR, bundled_folder
 
 SOURCE = "gan-transfer/emoji-google"
-DATA_DIR = Path(__file__).parent / "zoo" / "data"
+DATA_DIR = ZOO_DIR / "data"
 TARGET = DATA_DIR / "twitter-emoji-25"
 HELD_OUT = DATA_DIR / "twitter-emoji-heldout-100"
 TARGET_CREDIT = (
@@ -74,7 +74,7 @@ def run_demo(
     rows = [*to_pil(real), *to_pil(before.images * 2 - 1), *to_pil(after.images * 2 - 1)]
     save_image(make_image_grid(rows, cols=n), out / "samples.png")
 
-    from .metrics import evaluate  # metrics load EfficientNet-Lite0; only needed from here on
+    from ..metrics import evaluate  # metrics load EfficientNet-Lite0; only needed from here on
 
     score = {"num_samples": 100, "kid_subset_size": 50, "seed": seed}
     reports = {
