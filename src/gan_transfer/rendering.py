@@ -12,7 +12,7 @@ import PIL.Image
 import PIL.ImageDraw
 import torch
 
-from .hub import atomic_write
+from .atomic import atomic_write
 
 
 def to_pil(images: torch.Tensor) -> list[PIL.Image.Image]:
