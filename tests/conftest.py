@@ -77,7 +77,7 @@ class ChannelAffineAdapter(Adapter):
         if layers != self.config.kwargs["layers"]:
             raise ValueError("This adapter's layers do not match the generator's normalisation layers.")
 
-    def hooks(self, generator):
+    def hooks(self, generator, context):
         def make(key):
             def hook(module, args, output):
                 return output * self.scale[key][:, None, None] + self.shift[key][:, None, None]

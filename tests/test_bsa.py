@@ -9,14 +9,15 @@ import torch
 import torch.nn.functional as F
 
 from gan_transfer import GanPipeline
-from gan_transfer.adapters import BatchStatisticsAdapter, ScaleShiftAdapter, attach, interpolate, truncate
+from gan_transfer.adapters import BatchStatisticsAdapter, ScaleShiftAdapter, attach, interpolate
+from gan_transfer.latents import truncate
 from gan_transfer.data import list_image_files, load_images
 from gan_transfer.recipes import get_recipe
 
 from .conftest import FAMILIES, seeded, tiny_pipeline
 
 EMOJI = Path(__file__).parent / "data" / "emoji" / "google_a"
-FAST = {"steps": 40, "progress": False, "lr": 0.01, "perceptual_resolution": 64}
+FAST = {"steps": 40, "progress": False, "lr_g": 0.01, "perceptual_resolution": 64}
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +188,7 @@ def test_adapter_methods_keep_the_base_name(tmp_path):
 def test_per_class_scale_shift(num_classes):
     pipe = tiny_pipeline("biggan", num_classes=num_classes)
     tuned = pipe.adapt(torch.rand(6, 3, 32, 32, generator=seeded()), class_labels=[0, 1, 2] * 2, method="bsa",
-                       steps=3, progress=False, perceptual_resolution=32, per_class=True, lr=0.05)  # fmt: skip
+                       steps=3, progress=False, perceptual_resolution=32, per_class=True, lr_g=0.05)  # fmt: skip
     adapter = tuned.get_adapter("bsa")
     assert adapter.num_classes == 3 and next(iter(adapter.scale.values())).shape[0] == 3
     out = tuned(num_images=6, class_labels=[0, 1, 2, 0, 1, 2], generator=seeded(), output_type="pt")

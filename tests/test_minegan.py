@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from gan_transfer.adapters import MinerAdapter
-from gan_transfer.adapters.miner import Miner
 from gan_transfer.recipes import GanTrainer, TrainConfig, get_recipe
 from gan_transfer.recipes.minegan import MinedGenerator
 
@@ -38,8 +37,10 @@ def test_generator_frozen_in_stage_1_released_in_stage_2(release):
     pipe = tiny_pipeline("resnet")
     g = copy.deepcopy(pipe.generator)
     before = state(g)
-    miner = Miner(g.config.z_dim)
-    side = MinedGenerator(miner, g, train_generator=release)
+    adapter = MinerAdapter(g.config.z_dim)
+    miner = adapter.miner
+    side = MinedGenerator(adapter, g)
+    side.set_generator_trainable(release)
     config = TrainConfig(steps=2, loss="wgan-gp", ema_decay=None, **FAST)
     GanTrainer(config, side, copy.deepcopy(pipe.discriminator), target() * 2 - 1, z_dim=g.config.z_dim).fit()
     changed = [k for k, v in g.state_dict().items() if not torch.equal(v, before[k])]
@@ -104,17 +105,17 @@ def test_max_operator_routes_gradient_only_to_the_winning_source():
     )
     with torch.no_grad():
         dark.to_image.bias.fill_(-10.0)  # tanh → about −1 everywhere: it never wins
-    miners = torch.nn.ModuleList(Miner(16) for _ in range(2))
+    miners = MultiSourceMinerAdapter([16, 16])
     with torch.no_grad():
-        for m in miners:
+        for m in miners.miners:
             m.net[-1].weight.normal_(0, 0.01)  # off the identity, so gradients reach every layer
-    side = MultiSourceMined(miners, [bright, dark], train_generator=False, window=1000)
+    side = MultiSourceMined(miners, [bright, dark], window=1000)
     config = TrainConfig(steps=1, loss="hinge", ema_decay=None, **FAST)
     trainer = GanTrainer(config, side, _Brightness(), target() * 2 - 1, z_dim=32)
     trainer.G.train()
     trainer._g_step()
-    winner_grads = [p.grad for p in trainer.G.miners[0].parameters()]
-    loser_grads = [p.grad for p in trainer.G.miners[1].parameters()]
+    winner_grads = [p.grad for p in trainer.G.adapter.miners[0].parameters()]
+    loser_grads = [p.grad for p in trainer.G.adapter.miners[1].parameters()]
     assert all(g is not None and g.abs().sum() > 0 for g in winner_grads)
     assert all(g is None or g.abs().sum() == 0 for g in loser_grads)
     assert trainer.G.probabilities.tolist() == [1.0, 0.0]

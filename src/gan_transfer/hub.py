@@ -262,8 +262,34 @@ def push_folder(
         )
 
 
+class PushToHubMixin:
+    """``push_to_hub`` for anything with ``save_pretrained(folder)``: models, adapters and pipelines share it."""
+
+    def save_pretrained(self, save_directory: PathLike) -> Path:
+        raise NotImplementedError
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        private: bool | None = None,
+        token: str | bool | None = None,
+        commit_message: str | None = None,
+        create_pr: bool = False,
+    ) -> Any:
+        """Create ``repo_id`` if needed and upload this object's saved folder; returns the commit info."""
+        return push_folder(
+            self.save_pretrained,
+            repo_id,
+            private=private,
+            token=token,
+            commit_message=commit_message or f"Upload {type(self).__name__} (gan_transfer {__version__})",
+            create_pr=create_pr,
+        )
+
+
 # ------------------------------------------------------------------------------------ one config + weights
-class HubMixin:
+class HubMixin(PushToHubMixin):
     """``save_pretrained`` / ``from_pretrained`` / ``push_to_hub`` for a module saved as config + safetensors.
 
     Subclasses set ``registry``, ``config_name`` and ``weights_name`` and implement ``config_dict``,
@@ -340,22 +366,3 @@ class HubMixin:
         if device is not None or torch_dtype is not None:
             obj.to(device=device, dtype=torch_dtype)
         return obj
-
-    def push_to_hub(
-        self,
-        repo_id: str,
-        *,
-        private: bool | None = None,
-        token: str | bool | None = None,
-        commit_message: str | None = None,
-        create_pr: bool = False,
-    ) -> Any:
-        """Create ``repo_id`` if needed and upload this object's folder (config, weights, card)."""
-        return push_folder(
-            self.save_pretrained,
-            repo_id,
-            private=private,
-            token=token,
-            commit_message=commit_message or f"Upload {type(self).__name__}",
-            create_pr=create_pr,
-        )

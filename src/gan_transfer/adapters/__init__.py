@@ -1,16 +1,16 @@
 """Adapters: small weight files that change a base generator without touching its weights."""
 
-from .base import ADAPTER_REGISTRY, Adapter, AdapterConfig, AdapterHostMixin, attach, register_adapter
+from .base import ADAPTER_REGISTRY, Adapter, AdapterConfig, CallContext, attach, register_adapter
 from .class_propagation import ClassPropagationAdapter
 from .miner import MinerAdapter, MultiSourceMinerAdapter
-from .scale_shift import BatchStatisticsAdapter, ScaleShiftAdapter, interpolate, truncate
+from .scale_shift import BatchStatisticsAdapter, ScaleShiftAdapter, interpolate
 
 __all__ = [
     "ADAPTER_REGISTRY",
     "Adapter",
     "AdapterConfig",
-    "AdapterHostMixin",
     "BatchStatisticsAdapter",
+    "CallContext",
     "ClassPropagationAdapter",
     "MinerAdapter",
     "MultiSourceMinerAdapter",
@@ -18,5 +18,4 @@ __all__ = [
     "attach",
     "interpolate",
     "register_adapter",
-    "truncate",
 ]

@@ -10,7 +10,6 @@ and two pipelines sharing one generator never see each other's adapters.
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
@@ -19,7 +18,7 @@ import torch
 from torch import nn
 
 from .._version import __version__
-from ..hub import HubMixin, PathLike, weights_hash
+from ..hub import HubMixin
 from ..models import Generator
 from ..registry import Registry
 
@@ -27,6 +26,18 @@ ADAPTER_REGISTRY: Registry[type[Adapter]] = Registry("adapter kind")
 
 Hook = Callable[[nn.Module, tuple[Any, ...], Any], Any]
 Inputs = tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]  # z, class_labels, class_embedding
+
+
+@dataclasses.dataclass
+class CallContext:
+    """What one generator call tells its adapters' input rewriters and hooks (never stored on an adapter).
+
+    ``class_labels`` are the labels the caller asked for, adapter-added class ids included, before any adapter
+    rewrote them; :func:`attach` sets them for every batch.
+    """
+
+    generator: Generator
+    class_labels: torch.Tensor | None = None
 
 
 def register_adapter(cls: type[Adapter]) -> type[Adapter]:
@@ -52,7 +63,9 @@ class AdapterConfig:
 class Adapter(nn.Module, HubMixin):
     """Base class of every adapter kind. Subclasses set ``kind`` and override ``hooks`` and/or ``transform_inputs``.
 
-    ``__init__`` keywords are recorded in ``config.kwargs`` so the same tensors can be rebuilt when loading.
+    ``__init__`` keywords are recorded in ``config.kwargs`` so the same tensors can be rebuilt when loading. What an
+    adapter can do beyond that it declares here, not through attributes a pipeline has to probe for:
+    :meth:`extra_classes`, :attr:`provides_class_embedding`, :attr:`selector_probabilities`.
     """
 
     kind: ClassVar[str]
@@ -67,15 +80,30 @@ class Adapter(nn.Module, HubMixin):
 
     # --- what an adapter does --------------------------------------------------------------------------
     def check_compatible(self, generator: Generator) -> None:
-        """Raise a clear error when this adapter's tensors do not fit ``generator``'s layers."""
+        """Raise a clear error when this adapter's tensors do not fit ``generator``'s layers (no side effects)."""
 
-    def hooks(self, generator: Generator) -> list[tuple[nn.Module, Hook]]:
+    def hooks(self, generator: Generator, context: CallContext) -> list[tuple[nn.Module, Hook]]:
         """Forward hooks (module, hook) installed on ``generator`` while the adapter is active."""
         return []
 
-    def transform_inputs(self, z: torch.Tensor, class_labels, class_embedding) -> Inputs:
+    def transform_inputs(self, z: torch.Tensor, class_labels, class_embedding, context: CallContext) -> Inputs:
         """Rewrite the generator's inputs (latent adapters such as miners)."""
         return z, class_labels, class_embedding
+
+    # --- what an adapter declares ----------------------------------------------------------------------
+    def extra_classes(self, generator: Generator) -> int:
+        """Class ids this adapter adds beyond ``generator``'s own (they follow the generator's ids)."""
+        return 0
+
+    @property
+    def provides_class_embedding(self) -> bool:
+        """True when the adapter chooses the class embedding itself, so a pipeline draws no class labels."""
+        return False
+
+    @property
+    def selector_probabilities(self) -> list[float] | None:
+        """For adapters that choose among several sources: how often each is drawn (summing to 1)."""
+        return None
 
     def fuse_into(self, generator: Generator) -> None:
         """Fold this adapter into ``generator``'s own weights, in place, where the kind allows it."""
@@ -127,185 +155,30 @@ class Adapter(nn.Module, HubMixin):
 
 
 @contextlib.contextmanager
-def attach(adapters: list[Adapter], generator: Generator) -> Iterator[Callable[..., Inputs]]:
+def attach(
+    adapters: list[Adapter], generator: Generator, context: CallContext | None = None
+) -> Iterator[Callable[..., Inputs]]:
     """Install ``adapters``' hooks on ``generator`` (in order) for the block; yield their composed input rewriter.
 
-    The one place hooks go on and come off: pipelines use it per call, recipes while training.
+    The one place hooks go on and come off: pipelines use it per call, recipes while training. The rewriter records
+    each batch's requested class labels in the call's :class:`CallContext` (pass ``context`` to set them yourself
+    when calling the generator without the rewriter).
     """
+    context = context or CallContext(generator)
     handles = []
     try:
         for adapter in adapters:
-            for module, hook in adapter.hooks(generator):
+            for module, hook in adapter.hooks(generator, context):
                 handles.append(module.register_forward_hook(hook))
 
         def transform(z: torch.Tensor, class_labels=None, class_embedding=None) -> Inputs:
+            context.class_labels = None if class_labels is None else torch.as_tensor(class_labels, device=z.device)
             inputs: Inputs = (z, class_labels, class_embedding)
             for adapter in adapters:
-                inputs = adapter.transform_inputs(*inputs)
+                inputs = adapter.transform_inputs(*inputs, context)
             return inputs
 
         yield transform
     finally:
         for handle in handles:
             handle.remove()
-
-
-class _AdapterSwitch:
-    """Returned by ``disable_adapters()``: it has already disabled them; as a context manager it restores them."""
-
-    def __init__(self, host: AdapterHostMixin, previous: bool) -> None:
-        self._host, self._previous = host, previous
-
-    def __enter__(self) -> AdapterHostMixin:
-        return self._host
-
-    def __exit__(self, *exc: object) -> None:
-        self._host._adapters_enabled = self._previous
-
-
-class AdapterHostMixin:
-    """Adapter management for a pipeline, in the manner of PEFT / diffusers.
-
-    The adapters live on the pipeline, not on the generator: they act only inside :meth:`applied_adapters`.
-    """
-
-    generator: Generator
-    name_or_path: str | None
-    card_data: dict[str, Any]
-
-    def _adapter_state(self) -> tuple[dict[str, Adapter], list[str]]:
-        if not hasattr(self, "_adapters"):
-            self._adapters: dict[str, Adapter] = {}
-            self._active_adapters: list[str] = []
-            self._adapters_enabled = True
-        return self._adapters, self._active_adapters
-
-    # --- adding and removing ------------------------------------------------------------------------
-    def add_adapter(
-        self, adapter: Adapter, adapter_name: str = "default", *, set_active: bool = True, source: str | None = None
-    ) -> str:
-        """Hold ``adapter`` under ``adapter_name``; refuses adapters made for another base generator.
-
-        ``source`` (where the adapter was loaded from) only names it in error messages.
-        """
-        adapters, _ = self._adapter_state()
-        if adapter_name in adapters:
-            raise ValueError(
-                f"An adapter named '{adapter_name}' is already loaded; pass another adapter_name or "
-                "delete_adapter it first."
-            )
-        own_hash = weights_hash(self.generator)
-        c = adapter.config
-        if c.base_model_hash is None:
-            c.base_model_hash, c.base_model = own_hash, c.base_model or self.name_or_path
-        elif c.base_model_hash != own_hash:
-            raise ValueError(
-                f"Adapter '{source or adapter_name}' was made for base model '{c.base_model or 'unknown'}' (weights "
-                f"{c.base_model_hash[:12]}…), not for this pipeline's generator (weights {own_hash[:12]}…); "
-                "load it onto the pipeline it was trained from."
-            )
-        adapter.check_compatible(self.generator)
-        adapters[adapter_name] = adapter.to(device=self.generator.device)
-        if set_active:
-            self.set_adapter(adapter_name)
-        return adapter_name
-
-    def load_adapter(
-        self,
-        path_or_id: PathLike,
-        adapter_name: str = "default",
-        *,
-        set_active: bool = True,
-        revision: str | None = None,
-        cache_dir: PathLike | None = None,
-        local_files_only: bool = False,
-        token: str | bool | None = None,
-    ) -> str:
-        """Load an adapter folder or Hub repo and make it the active adapter (unless ``set_active=False``)."""
-        adapter = Adapter.from_pretrained(
-            path_or_id, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token
-        )
-        return self.add_adapter(adapter, adapter_name, set_active=set_active, source=str(path_or_id))
-
-    def delete_adapter(self, adapter_name: str) -> None:
-        adapters, active = self._adapter_state()
-        self._get_adapter(adapter_name)
-        del adapters[adapter_name]
-        if adapter_name in active:
-            active.remove(adapter_name)
-
-    # --- choosing -----------------------------------------------------------------------------------
-    def list_adapters(self) -> list[str]:
-        return list(self._adapter_state()[0])
-
-    @property
-    def active_adapters(self) -> list[str]:
-        """Names of the adapters applied by the next call (empty while disabled)."""
-        _, active = self._adapter_state()
-        return list(active) if self._adapters_enabled else []
-
-    def set_adapter(self, adapter_names: str | list[str]) -> None:
-        """Apply these adapters (in this order) from now on, and enable adapters."""
-        names = [adapter_names] if isinstance(adapter_names, str) else list(adapter_names)
-        for name in names:
-            self._get_adapter(name)
-        self._adapter_state()
-        self._active_adapters = names
-        self._adapters_enabled = True
-
-    def disable_adapters(self) -> _AdapterSwitch:
-        """Run the bare base model: call it plainly, or use ``with pipe.disable_adapters():`` to restore after."""
-        self._adapter_state()
-        switch = _AdapterSwitch(self, self._adapters_enabled)
-        self._adapters_enabled = False
-        return switch
-
-    def enable_adapters(self) -> None:
-        self._adapter_state()
-        self._adapters_enabled = True
-
-    def get_adapter(self, adapter_name: str) -> Adapter:
-        return self._get_adapter(adapter_name)
-
-    def _get_adapter(self, adapter_name: str) -> Adapter:
-        adapters, _ = self._adapter_state()
-        if adapter_name not in adapters:
-            loaded = ", ".join(adapters) or "none"
-            raise ValueError(f"No adapter named '{adapter_name}' is loaded (loaded: {loaded}); load_adapter it first.")
-        return adapters[adapter_name]
-
-    # --- saving and fusing --------------------------------------------------------------------------
-    def save_adapter(self, save_directory: PathLike, adapter_name: str | None = None) -> None:
-        """Save one adapter (the only active one by default), with the base model's licence on its card."""
-        adapter = self._get_adapter(adapter_name or self._single_active("save_adapter"))
-        card = {**self.card_data, **adapter.card_data}
-        if adapter.config.base_model and not card.get("base_model"):
-            card["base_model"] = adapter.config.base_model
-        adapter.save_pretrained(save_directory, card_data=card)
-
-    def fuse_adapter(self, adapter_name: str | None = None) -> None:
-        """Fold an adapter into a private copy of the generator (other pipelines keep the shared original)."""
-        name = adapter_name or self._single_active("fuse_adapter")
-        adapter = self._get_adapter(name)
-        fused = copy.deepcopy(self.generator)
-        adapter.fuse_into(fused)
-        self.generator = fused
-        self.delete_adapter(name)
-
-    def _single_active(self, what: str) -> str:
-        active = self.active_adapters
-        if len(active) != 1:
-            raise ValueError(f"{what} needs adapter_name when {len(active)} adapters are active.")
-        return active[0]
-
-    # --- running ------------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def applied_adapters(self) -> Iterator[Callable[..., Inputs]]:
-        """Install the active adapters' hooks on the generator for this block; yield the input rewriter."""
-        adapters, _ = self._adapter_state()
-        with attach([adapters[n] for n in self.active_adapters], self.generator) as transform:
-            yield transform
-
-    def _move_adapters(self, device: torch.device | str | None, dtype: torch.dtype | None) -> None:
-        for adapter in self._adapter_state()[0].values():
-            adapter.to(device=device, dtype=dtype)

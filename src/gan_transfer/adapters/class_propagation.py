@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..models import Generator
-from .base import Adapter, register_adapter
+from .base import Adapter, CallContext, register_adapter
 
 
 def _key(name: str) -> str:
@@ -55,7 +55,6 @@ class ClassPropagationAdapter(Adapter):
                     self.residuals[key] = nn.Parameter(torch.zeros(num_new, width))
                 else:
                     self.final[key] = nn.Parameter(torch.zeros(num_new, width))
-        self._labels: torch.Tensor | None = None
 
     @classmethod
     def for_training(cls, generator: Generator, num_new: int) -> ClassPropagationAdapter:
@@ -99,8 +98,7 @@ class ClassPropagationAdapter(Adapter):
         return residual, scores
 
     # --- applying ---------------------------------------------------------------------------------------
-    @property
-    def extra_classes(self) -> int:
+    def extra_classes(self, generator: Generator) -> int:
         return self.num_new
 
     def check_compatible(self, generator: Generator) -> None:
@@ -113,21 +111,19 @@ class ClassPropagationAdapter(Adapter):
         if set(targets) != set(self.config.kwargs["shapes"]):
             raise ValueError("This class_propagation adapter was made for another generator family.")
 
-    def transform_inputs(self, z, class_labels, class_embedding):
-        """Remember which samples ask for new classes; the generator itself sees an old id in their place."""
-        self._labels = None
+    def transform_inputs(self, z, class_labels, class_embedding, context: CallContext):
+        """New-class ids become an old id for the generator; the hooks read the asked-for ids from the context."""
         if class_labels is not None:
             labels = torch.as_tensor(class_labels, device=z.device).long()
             if labels.numel() and labels.max() >= self.num_old + self.num_new:
                 raise ValueError(f"class_labels must lie in 0..{self.num_old + self.num_new - 1}.")
-            self._labels = labels
             class_labels = torch.where(labels >= self.num_old, torch.zeros_like(labels), labels)
         return z, class_labels, class_embedding
 
-    def hooks(self, generator: Generator):
+    def hooks(self, generator: Generator, context: CallContext):
         def make(name: str):
             def hook(module, args, output):
-                labels = self._labels
+                labels = None if context.class_labels is None else context.class_labels.long()
                 if labels is None or not (labels >= self.num_old).any():
                     return output
                 new = labels >= self.num_old

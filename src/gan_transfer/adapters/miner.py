@@ -12,7 +12,7 @@ from torch import nn
 
 from ..models import Generator, MultiSourceGenerator
 from ..models.multi_source import source_code, uniform_of
-from .base import Adapter, register_adapter
+from .base import Adapter, CallContext, register_adapter
 
 
 def _mlp(dims: list[int]) -> nn.Sequential:
@@ -121,7 +121,7 @@ class MinerAdapter(Adapter):
         """True with a class miner: the pipeline then draws no class labels (the miner picks the embedding)."""
         return self.class_miner is not None
 
-    def transform_inputs(self, z, class_labels, class_embedding):
+    def transform_inputs(self, z, class_labels, class_embedding, context: CallContext):
         z = z.to(next(self.miner.parameters()).dtype)
         if self.class_miner is not None and class_labels is None and class_embedding is None:
             class_embedding = self.class_miner(z)
@@ -150,7 +150,11 @@ class MultiSourceMinerAdapter(Adapter):
                 "load it onto the multi-source pipeline it was trained for (GanPipeline.from_sources)."
             )
 
-    def transform_inputs(self, z, class_labels, class_embedding):
+    @property
+    def selector_probabilities(self) -> list[float]:
+        return [float(p) for p in self.probabilities]
+
+    def transform_inputs(self, z, class_labels, class_embedding, context: CallContext):
         k = len(self.miners)
         uniform = uniform_of(z[:, 0])
         cdf = self.probabilities.double().cumsum(0).to(uniform.device)

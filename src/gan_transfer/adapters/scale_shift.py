@@ -16,22 +16,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..latents import truncate
 from ..models import Generator
-from .base import Adapter, attach, register_adapter
+from .base import Adapter, CallContext, attach, register_adapter
 
 FIRST = "first_feature_map"
 
 
 def _key(name: str) -> str:
     return name.replace(".", "__")
-
-
-def truncate(z: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Map standard-normal draws to TruncatedNormal(−t, t) through the CDF: deterministic, order-preserving."""
-    normal = torch.distributions.Normal(torch.zeros((), dtype=torch.float64), torch.ones((), dtype=torch.float64))
-    lo = normal.cdf(torch.tensor(-threshold, dtype=torch.float64))
-    u = lo + normal.cdf(z.double()) * (1 - 2 * lo)
-    return normal.icdf(u.clamp(1e-12, 1 - 1e-12)).clamp(-threshold, threshold).to(z.dtype)
 
 
 @register_adapter
@@ -46,8 +39,6 @@ class ScaleShiftAdapter(Adapter):
         rows = (num_classes,) if num_classes else ()
         self.scale = nn.ParameterDict({_key(k): nn.Parameter(torch.ones(*rows, n)) for k, n in channels.items()})
         self.shift = nn.ParameterDict({_key(k): nn.Parameter(torch.zeros(*rows, n)) for k, n in channels.items()})
-        self._labels: torch.Tensor | None = None
-        self._base_classes = 0
 
     @classmethod
     def for_generator(
@@ -63,16 +54,9 @@ class ScaleShiftAdapter(Adapter):
             channels = {FIRST: cls._first_channels(generator), **channels}
         return cls(channels, truncation, num_classes)
 
-    @property
-    def extra_classes(self) -> int:
-        """Class ids this adapter adds to an unconditional base (0 otherwise)."""
-        return self.num_classes if self._base_classes == 0 else 0
-
-    def set_labels(self, labels: torch.Tensor | None) -> None:
-        """The class of every sample of the next forward pass (per-class adapters only)."""
-        if self.num_classes and labels is None:
-            raise ValueError(f"This scale_shift adapter has one set per class ({self.num_classes}): pass class_labels.")
-        self._labels = None if labels is None else torch.as_tensor(labels).long()
+    def extra_classes(self, generator: Generator) -> int:
+        """A per-class adapter on an unconditional base adds its own class ids (the generator never sees them)."""
+        return self.num_classes if generator.config.num_classes == 0 else 0
 
     @staticmethod
     def _first_channels(generator: Generator) -> int:
@@ -110,13 +94,16 @@ class ScaleShiftAdapter(Adapter):
         k = generator.config.num_classes
         if self.num_classes and k and self.num_classes != k:
             raise ValueError(f"This adapter has {self.num_classes} per-class sets; the generator has {k} classes.")
-        self._base_classes = k
 
-    def hooks(self, generator: Generator):
+    def hooks(self, generator: Generator, context: CallContext):
         def make(key: str):
             def hook(module, args, output):
                 if self.num_classes:
-                    labels = self._labels.to(output.device)
+                    if context.class_labels is None:
+                        raise ValueError(
+                            f"This scale_shift adapter has one set per class ({self.num_classes}): pass class_labels."
+                        )
+                    labels = context.class_labels.long().to(output.device)
                     return (
                         output * self.scale[key][labels][:, :, None, None] + self.shift[key][labels][:, :, None, None]
                     )
@@ -126,13 +113,11 @@ class ScaleShiftAdapter(Adapter):
 
         return [(module, make(_key(name))) for name, module in self._targets(generator).items()]
 
-    def transform_inputs(self, z, class_labels, class_embedding):
+    def transform_inputs(self, z, class_labels, class_embedding, context: CallContext):
         if self.truncation is not None:
             z = truncate(z, self.truncation)
-        if self.num_classes:
-            self.set_labels(class_labels)
-            if self._base_classes == 0:
-                class_labels = None  # the unconditional base never sees the adapter's own class ids
+        if self.num_classes and context.generator.config.num_classes == 0:
+            class_labels = None  # the unconditional base never sees the adapter's own class ids
         return z, class_labels, class_embedding
 
     def regularizer(self) -> torch.Tensor:
@@ -162,7 +147,6 @@ def interpolate(a: ScaleShiftAdapter | None, b: ScaleShiftAdapter | None, alpha:
     if a is not None and b is not None and a.num_classes != b.num_classes:
         raise ValueError("A per-class adapter and a shared one cannot be interpolated.")
     out = ScaleShiftAdapter(dict(template.config.kwargs["channels"]), template.truncation, template.num_classes)
-    out._base_classes = template._base_classes
     out.config.base_model, out.config.base_model_hash = template.config.base_model, template.config.base_model_hash
     out.config.method = "interpolation"
     with torch.no_grad():
@@ -229,7 +213,7 @@ class BatchStatisticsAdapter(Adapter):
         if have != self.config.kwargs["channels"]:
             raise ValueError("This bn_statistics adapter does not fit the generator's batch norms.")
 
-    def hooks(self, generator: Generator):
+    def hooks(self, generator: Generator, context: CallContext):
         def make(key: str):
             def hook(module: nn.BatchNorm2d, args, output):
                 if module.training:
@@ -248,4 +232,4 @@ class BatchStatisticsAdapter(Adapter):
                 bn.running_var.copy_(self.variances[_key(name)])
 
 
-__all__ = ["BatchStatisticsAdapter", "ScaleShiftAdapter", "interpolate", "truncate"]
+__all__ = ["BatchStatisticsAdapter", "ScaleShiftAdapter", "interpolate"]

@@ -17,7 +17,7 @@ from ..data import list_image_files, load_images
 from ..hub import read_json, resolve_folder, write_json
 from ..models import GanModel
 from ..pipelines import GanPipeline, make_image_grid, save_image
-from ..pipelines.gan_pipeline import INDEX_NAME
+from ..pipelines.base import INDEX_NAME
 from ..recipes import TrainingDiverged
 
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -153,7 +153,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_train_source(args: argparse.Namespace) -> int:
     from ..data.datasets import load_dataset
     from ..metrics import evaluate
-    from ..recipes.engine import make_config
+    from ..recipes import make_config
     from ..recipes.from_scratch import SourceConfig, train_source
 
     options: dict[str, Any] = {k: _parse_value(v) for k, _, v in (item.partition("=") for item in args.set or [])}

@@ -2,49 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from tqdm.auto import tqdm
 
 from .. import zoo  # noqa: F401  (registers the bundled names gan-transfer/NAME)
-from .._version import __version__
-from ..adapters import AdapterHostMixin
-from ..hub import (
-    CARD_NAME,
-    LIBRARY_NAME,
-    PathLike,
-    push_folder,
-    read_card_data,
-    read_json,
-    render_card,
-    resolve_folder,
-    stamp,
-    write_json,
-    write_text,
-)
-from ..models import Discriminator, GanModel, Generator, MultiSourceGenerator
+from ..latents import sample_latents
+from ..models import Discriminator, Generator, MultiSourceGenerator
 from ..rendering import to_pil
+from .base import Pipeline
 from .outputs import GanPipelineOutput
 
-INDEX_NAME = "model_index.json"
 OUTPUT_TYPES = ("pil", "np", "pt")
-
-
-def sample_latents(
-    num: int, z_dim: int, truncation: float = 1.0, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """z = truncation · TruncatedNormal(−2, 2), the BigGAN truncation trick, drawn on the CPU.
-
-    Values beyond ±2 are redrawn until none is left, so a seeded draw is the same on every device and batch size.
-    """
-    if not truncation > 0:
-        raise ValueError(f"truncation={truncation}: use a value > 0 (1.0 = no shrinking, 0.4 = close to the mode).")
-    z = torch.randn(num, z_dim, generator=generator)
-    while (outside := z.abs() > 2).any():
-        z[outside] = torch.randn(int(outside.sum()), generator=generator)
-    return z * truncation
 
 
 def to_output_type(images: torch.Tensor, output_type: str) -> Any:
@@ -75,13 +45,20 @@ def training_summary(info: dict[str, Any]) -> list[str]:
     return lines
 
 
-class GanPipeline(AdapterHostMixin):
+class GanPipeline(Pipeline):
     """A generator (+ the discriminator it was trained with) behind one call.
 
     >>> pipe = GanPipeline(generator=ResNetGenerator(resolution=32))
     >>> out = pipe(num_images=4, generator=torch.Generator().manual_seed(0))
     >>> out.images  # four PIL images
     """
+
+    component_types: ClassVar[dict[str, tuple[type, bool]]] = {
+        "generator": (Generator, True),
+        "discriminator": (Discriminator, False),
+    }
+    generator: Generator
+    discriminator: Discriminator | None
 
     def __init__(
         self,
@@ -91,15 +68,8 @@ class GanPipeline(AdapterHostMixin):
         card_data: dict[str, Any] | None = None,
         name_or_path: str | None = None,
     ) -> None:
-        if not isinstance(generator, Generator):
-            raise TypeError(f"generator must be a gan_transfer Generator, not {type(generator).__name__}.")
-        if discriminator is not None and not isinstance(discriminator, Discriminator):
-            raise TypeError(f"discriminator must be a gan_transfer Discriminator, not {type(discriminator).__name__}.")
-        self.generator = generator
-        self.discriminator = discriminator
-        self.card_data: dict[str, Any] = dict(card_data or {})
-        self.name_or_path = name_or_path
-        self._progress_bar_config: dict[str, Any] = {}
+        super().__init__(card_data=card_data, name_or_path=name_or_path)
+        self.register_modules(generator=generator, discriminator=discriminator)
         self.training_result: Any = None  # set by adapt(): losses per step, wall-clock
 
     @classmethod
@@ -122,35 +92,10 @@ class GanPipeline(AdapterHostMixin):
     @property
     def selector_probabilities(self) -> list[float] | None:
         """MineGAN's p_i (one per source, summing to 1) of the active multi-source miner, if any."""
-        for name in self.active_adapters:
-            probabilities = getattr(self.get_adapter(name), "probabilities", None)
-            if probabilities is not None:
-                return [float(p) for p in probabilities]
+        for adapter in self._active():
+            if adapter.selector_probabilities is not None:
+                return adapter.selector_probabilities
         return None
-
-    @property
-    def components(self) -> dict[str, GanModel | None]:
-        return {"generator": self.generator, "discriminator": self.discriminator}
-
-    @property
-    def device(self) -> torch.device:
-        return self.generator.device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.generator.dtype
-
-    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> GanPipeline:
-        """Move every component and adapter (in place; returns self)."""
-        for component in self.components.values():
-            if component is not None:
-                component.to(device=device, dtype=dtype)
-        self._move_adapters(device, dtype)
-        return self
-
-    def set_progress_bar_config(self, **kwargs: Any) -> None:
-        """Options for the tqdm bar of ``__call__`` (e.g. ``disable=True``)."""
-        self._progress_bar_config = kwargs
 
     # --- generating -----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -206,10 +151,9 @@ class GanPipeline(AdapterHostMixin):
     def _class_labels(
         self, class_labels: int | list[int] | torch.Tensor | None, num: int, generator: torch.Generator | None
     ) -> torch.Tensor | None:
-        k = self.generator.config.num_classes + sum(
-            getattr(self.get_adapter(n), "extra_classes", 0) for n in self.active_adapters
-        )  # class-propagation adapters append new class ids
-        mined = any(getattr(self.get_adapter(n), "provides_class_embedding", False) for n in self.active_adapters)
+        active = self._active()
+        k = self.generator.config.num_classes + sum(a.extra_classes(self.generator) for a in active)
+        mined = any(a.provides_class_embedding for a in active)
         if mined and class_labels is None:
             return None  # an active class miner chooses the class embedding
         if k == 0:
@@ -282,82 +226,3 @@ class GanPipeline(AdapterHostMixin):
             "```",
         ]
         return "\n".join(lines + training_summary(self.card_data.get("gan_transfer") or {}))
-
-    def save_pretrained(self, save_directory: PathLike) -> Path:
-        """Write ``generator/``, ``discriminator/``, the card, and ``model_index.json`` last."""
-        folder = Path(save_directory)
-        folder.mkdir(parents=True, exist_ok=True)
-        index: dict[str, Any] = {}
-        for name, component in self.components.items():
-            if component is not None:
-                component.save_pretrained(folder / name, card_data=self.card_data)
-                index[name] = [LIBRARY_NAME, type(component).__name__]
-            else:
-                index[name] = [None, None]
-        write_text(folder / CARD_NAME, render_card(type(self).__name__, self.card_data, self.card_body()))
-        write_json(folder / INDEX_NAME, stamp(type(self).__name__, index))
-        return folder
-
-    @classmethod
-    def from_pretrained(
-        cls,
-        path_or_id: PathLike,
-        *,
-        revision: str | None = None,
-        cache_dir: PathLike | None = None,
-        local_files_only: bool = False,
-        token: str | bool | None = None,
-        device: str | torch.device | None = None,
-        torch_dtype: torch.dtype | None = None,
-    ) -> GanPipeline:
-        """Load a pipeline folder (``model_index.json`` + component folders) from a path or a Hub repo id."""
-        folder = resolve_folder(
-            path_or_id, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token
-        )
-        index_path = folder / INDEX_NAME
-        if not index_path.is_file() and (folder / "config.json").is_file():
-            raise ValueError(
-                f"'{path_or_id}' holds a single model, not a pipeline; build one with "
-                "GanPipeline(generator=Generator.from_pretrained(...))."
-            )
-        index = read_json(index_path)
-        if index.get("_class_name") != cls.__name__:
-            raise ValueError(f"'{path_or_id}' holds a {index.get('_class_name')}, not a {cls.__name__}.")
-        expected = {"generator": Generator, "discriminator": Discriminator}
-        components: dict[str, Any] = {}
-        for name, base in expected.items():
-            library, class_name = index.get(name) or [None, None]
-            if class_name is None:
-                if name == "generator":
-                    raise ValueError(f"'{index_path}' names no generator; the pipeline folder is broken.")
-                components[name] = None
-                continue
-            if library != LIBRARY_NAME:
-                raise ValueError(f"'{index_path}' asks for {name} from '{library}'; only gan_transfer models load.")
-            model = base.from_pretrained(folder, subfolder=name, device=device, torch_dtype=torch_dtype)
-            if type(model).__name__ != class_name:
-                raise ValueError(
-                    f"'{index_path}' says {name} is a {class_name} but '{name}/config.json' holds a "
-                    f"{type(model).__name__}; save the pipeline again."
-                )
-            components[name] = model
-        return cls(**components, card_data=read_card_data(folder), name_or_path=str(path_or_id))
-
-    def push_to_hub(
-        self,
-        repo_id: str,
-        *,
-        private: bool | None = None,
-        token: str | bool | None = None,
-        commit_message: str | None = None,
-        create_pr: bool = False,
-    ) -> Any:
-        """Create ``repo_id`` if needed and upload the pipeline folder; returns the commit info."""
-        return push_folder(
-            self.save_pretrained,
-            repo_id,
-            private=private,
-            token=token,
-            commit_message=commit_message or f"Upload GanPipeline (gan_transfer {__version__})",
-            create_pr=create_pr,
-        )

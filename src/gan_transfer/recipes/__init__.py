@@ -1,15 +1,20 @@
-"""Recipes: one file per method, all on the one training engine. Reach them by name with ``get_recipe``."""
+"""Recipes: one file per method on one template (``base.py``) and one training loop (``engine.py``).
+
+Reach a method by name with ``get_recipe``; ``RECIPE_REGISTRY.names()`` lists them. Training a source GAN from
+scratch is not a method and lives in ``from_scratch.py``.
+"""
 
 from typing import Any
 
+from .base import RECIPE_REGISTRY, FitOutput, Recipe, make_config, normalize_labels, register_recipe
 from .bsa import BSA, BSAConfig
 from .cgan_transfer import CGANTransfer, CGANTransferConfig
-from .engine import RECIPE_REGISTRY, FitOutput, GanTrainer, TrainConfig, TrainingDiverged, TrainResult, make_config
+from .engine import GanTrainer, GeneratorSide, TrainConfig, TrainingDiverged, TrainResult
 from .minegan import MineGAN, MineGANConfig
 from .transfer_gan import TransferGAN, TransferGANConfig, make_conditional
 
 
-def get_recipe(method: str, **overrides: Any) -> Any:
+def get_recipe(method: str, **overrides: Any) -> Recipe:
     """The recipe registered as ``method``, configured with its paper's defaults plus ``overrides``."""
     cls = RECIPE_REGISTRY.get(method)
     return cls(make_config(cls.config_class, overrides, method))
@@ -23,8 +28,10 @@ __all__ = [
     "CGANTransferConfig",
     "FitOutput",
     "GanTrainer",
+    "GeneratorSide",
     "MineGAN",
     "MineGANConfig",
+    "Recipe",
     "TrainConfig",
     "TrainResult",
     "TrainingDiverged",
@@ -32,4 +39,6 @@ __all__ = [
     "TransferGANConfig",
     "get_recipe",
     "make_conditional",
+    "normalize_labels",
+    "register_recipe",
 ]

@@ -13,31 +13,28 @@ perceptual network is EfficientNet-Lite0 (the offline default; VGG16 when its we
 
 from __future__ import annotations
 
-import contextlib
+import copy
 import dataclasses
-import functools
-import time
-from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from torch import nn
 
-from ..adapters import ScaleShiftAdapter, attach
-from ..data import ImagesLike, load_images
-from ..metrics.extractors import cached_extractor
+from ..adapters import CallContext, ScaleShiftAdapter, attach
+from ..metrics.extractors import FeatureExtractor, cached_extractor
 from ..models import Discriminator, Generator
-from ..rendering import make_image_grid, plot_curves, save_image, to_pil
-from .engine import EpochSampler, FitOutput, Recipe, StepCallback, TrainingDiverged, TrainResult, register_recipe
+from .base import FitOutput, Recipe, register_recipe
+from .engine import GanTrainer, GeneratorSide, StepCallback, TrainConfig
 
 
 @dataclasses.dataclass
-class BSAConfig:
+class BSAConfig(TrainConfig):
     steps: int = 3000
     batch_size: int = 25  # images per step (all of them when there are fewer)
-    lr: float = 1e-3  # γ / β
+    lr_g: float = 1e-3  # γ / β
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam's usual values (no discriminator to balance against)
+    ema_decay: float | None = None
     lr_latent: float = 0.05  # per-image z
     latent_noise: float = 0.05  # std of the jitter added to each z every step
     perceptual_weight: float = 0.1
@@ -50,15 +47,11 @@ class BSAConfig:
     truncation: float = 0.3
     first_feature_map: bool = True
     per_class: bool = False  # one γ/β set per class (needs class_labels; new class ids on an unconditional base)
-    seed: int = 0
-    output_dir: str | None = None
-    sample_every: int = 500
-    progress: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "latent_draws", "sample_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)}: use at least 1.")
+        super().__post_init__()
+        if self.latent_draws < 1:
+            raise ValueError(f"latent_draws={self.latent_draws}: use at least 1.")
 
 
 def chamfer(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -67,18 +60,58 @@ def chamfer(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return d.min(dim=1).values.mean() + d.min(dim=0).values.mean()
 
 
-@contextlib.contextmanager
-def frozen(generator: Generator) -> Iterator[None]:
-    """Eval mode and no weight gradients for the block; the generator's own flags come back afterwards."""
-    flags = [p.requires_grad for p in generator.parameters()]
-    was = generator.training
-    generator.eval().requires_grad_(False)
-    try:
-        yield
-    finally:
-        generator.train(was)
-        for p, flag in zip(generator.parameters(), flags, strict=True):
-            p.requires_grad_(flag)
+class LatentReconstruction(GeneratorSide):
+    """BSA's generator side: a frozen generator, a scale/shift adapter and one latent per training image.
+
+    ``forward`` samples as a pipeline would (adapter on, latents truncated), which is what sample grids and callbacks
+    see; :meth:`reconstruction_loss` is the training step. The perceptual network and the targets' features are
+    kept outside the module's parameters and buffers: they are never trained, checkpointed or averaged.
+    """
+
+    def __init__(
+        self,
+        generator: Generator,
+        adapter: ScaleShiftAdapter,
+        config: BSAConfig,
+        extractor: FeatureExtractor,
+        target_features: list[torch.Tensor],
+    ) -> None:
+        super().__init__(generator, train_generator=False)
+        self.adapter, self.config = adapter, config
+        self.latents = nn.Parameter(torch.zeros(target_features[0].shape[0], generator.config.z_dim))
+        self.__dict__["frozen"] = (extractor, target_features)  # plain attribute: not a submodule or buffer
+
+    def param_groups(self, lr: float) -> list[dict]:
+        return [{"params": list(self.adapter.parameters()), "lr": lr},
+                {"params": [self.latents], "lr": self.config.lr_latent}]  # fmt: skip
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        with attach([self.adapter], self.generator) as transform:
+            z, y, emb = transform(z, y, None)
+            return self.generator(z, class_labels=y, class_embedding=emb)
+
+    def reconstruction_loss(
+        self, images: torch.Tensor, labels: torch.Tensor | None, index: torch.Tensor, rng: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        c, g = self.config, self.generator
+        extractor, targets = self.frozen
+        n, d = self.latents.shape
+        noise = torch.randn(n, d, generator=rng)[index.cpu()].to(self.latents) * c.latent_noise
+        z = self.latents[index] + noise  # training latents are not truncated: hooks only
+        context = CallContext(g, labels)
+        with attach([self.adapter], g, context):
+            recon = g(z, class_labels=labels if g.config.num_classes else None)
+        pixel = F.l1_loss(recon, images)
+        feats = extractor.to(recon.device).blocks(recon, c.perceptual_resolution)
+        perceptual = sum(F.l1_loss(f, t[index.to(t.device)].to(f)) for f, t in zip(feats, targets, strict=True))
+        perceptual = perceptual / len(feats)
+        draws = torch.randn(c.latent_draws * n, d, generator=rng).to(self.latents)
+        latent = chamfer(self.latents[index], draws)
+        reg = self.adapter.regularizer()
+        loss = pixel + c.perceptual_weight * perceptual + c.latent_weight * latent + c.reg_weight * reg
+        logs = {"loss": loss.item(), "pixel_l1": pixel.item(), "perceptual": perceptual.item(),
+                "chamfer": latent.item(), "reg": reg.item()}  # fmt: skip
+        return loss, logs
 
 
 @register_recipe
@@ -86,85 +119,34 @@ class BSA(Recipe):
     name = "bsa"
     config_class = BSAConfig
 
-    @staticmethod
-    @torch.no_grad()
-    def _draw(g: Generator, adapter: ScaleShiftAdapter, z: torch.Tensor, class_labels: Any = None) -> torch.Tensor:
-        """The adapted generator mid-run, sampled as a pipeline would (its hooks are attached during fit)."""
-        labels = None if class_labels is None else torch.as_tensor(class_labels).to(g.device)
-        z, labels, _ = adapter.transform_inputs(z.to(g.device, g.dtype), labels, None)
-        return g(z, class_labels=labels)
-
-    def fit(
+    def train(
         self,
         generator: Generator,
         discriminator: Discriminator | None,
-        images: ImagesLike,
-        class_labels: Sequence[int] | torch.Tensor | None = None,
-        callbacks: Sequence[StepCallback] = (),
+        images: torch.Tensor,
+        class_labels: torch.Tensor | None,
+        callbacks: Sequence[StepCallback],
     ) -> FitOutput:
-        """Learn a scale_shift adapter for ``generator`` (left untouched) from ``images``."""
+        """Learn a scale_shift adapter for ``generator`` (left untouched: the run trains on a frozen copy)."""
         c = self.config
-        g = generator
-        if (g.config.num_classes or c.per_class) and class_labels is None:
+        g = copy.deepcopy(generator)
+        labels = class_labels
+        if (g.config.num_classes or c.per_class) and labels is None:
             raise ValueError("BSA needs class_labels here (the class of every image, or one class to adapt from).")
-        x = load_images(images, g.config.resolution, g.config.channels, purpose="BSA").to(g.device, g.dtype)
-        n = x.shape[0]
-        labels = None if class_labels is None else torch.as_tensor(class_labels).long().reshape(-1).to(g.device)
-        if labels is not None and labels.numel() == 1:
-            labels = labels.expand(n)
-        gen = torch.Generator().manual_seed(c.seed)
+        n = images.shape[0]
         classes = (g.config.num_classes or int(labels.max()) + 1) if c.per_class else 0
         adapter = ScaleShiftAdapter.for_generator(g, c.truncation, c.first_feature_map, classes).to(g.device)
         adapter.check_compatible(g)
-        latents = torch.zeros(n, g.config.z_dim, device=g.device, requires_grad=True)
-        opt = torch.optim.Adam([{"params": adapter.parameters(), "lr": c.lr}, {"params": [latents], "lr": c.lr_latent}])
         net = cached_extractor(c.perceptual_extractor, c.perceptual_weights).to(g.device)
         with torch.no_grad():
-            target_feats = [f.detach() for f in net.blocks(x, c.perceptual_resolution)]
-        sampler = EpochSampler(n, gen)
-        out_dir = Path(c.output_dir) if c.output_dir else None
-        history: list[dict[str, float]] = []
-        started = time.perf_counter()
-        bar = tqdm(range(c.steps), desc="BSA", disable=not c.progress)
-        with frozen(g), attach([adapter], g):  # hooks only: training latents are not truncated
-            for step in bar:
-                idx = sampler.take(min(c.batch_size, n)).to(g.device)
-                noise = torch.randn(idx.numel(), g.config.z_dim, generator=gen).to(g.device) * c.latent_noise
-                z = latents[idx] + noise
-                batch_labels = None if labels is None else labels[idx]
-                if c.per_class:
-                    adapter.set_labels(batch_labels)
-                    batch_labels = batch_labels if g.config.num_classes else None
-                recon = g(z, class_labels=batch_labels)
-                pixel = F.l1_loss(recon, x[idx])
-                feats = net.blocks(recon, c.perceptual_resolution)
-                perceptual = sum(F.l1_loss(f, t[idx]) for f, t in zip(feats, target_feats, strict=True)) / len(feats)
-                draws = torch.randn(c.latent_draws * n, g.config.z_dim, generator=gen).to(g.device)
-                latent = chamfer(latents[idx], draws)
-                reg = adapter.regularizer()
-                loss = pixel + c.perceptual_weight * perceptual + c.latent_weight * latent + c.reg_weight * reg
-                if not torch.isfinite(loss):
-                    raise TrainingDiverged(f"BSA diverged at step {step + 1}: the loss is {loss.item()}; lower lr.")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                logs = {"loss": loss.item(), "pixel_l1": pixel.item(), "perceptual": perceptual.item(),
-                        "chamfer": latent.item(), "reg": reg.item()}  # fmt: skip
-                history.append({"step": step + 1, **logs})
-                bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()}, refresh=False)
-                if out_dir is not None and (step + 1) % c.sample_every == 0:
-                    save_image(make_image_grid(to_pil(torch.cat([x[idx][:8], recon[:8].detach()])), cols=8),
-                               out_dir / "samples" / f"step_{step + 1:06d}.png")  # fmt: skip
-                for callback in callbacks:
-                    callback(step + 1, logs, functools.partial(self._draw, g, adapter))
-        seconds = time.perf_counter() - started
-        if out_dir is not None:
-            plot_curves({k: [h[k] for h in history] for k in ("pixel_l1", "perceptual")}, out_dir / "losses.png")
-        adapter.requires_grad_(False).eval()
-        adapter.config.method = "bsa"
-        adapter.config.hyperparameters = {**dataclasses.asdict(c), "num_images": n}
-        adapter.config.hyperparameters.pop("output_dir")
-        extras: dict[str, Any] = {"latents": latents.detach()}
-        result = TrainResult(history, c.steps, seconds, out_dir, seconds, extras)
-        return FitOutput(adapter=adapter, card_data={"tags": ["bsa"]}, result=result,
-                         hyperparameters=adapter.config.hyperparameters)  # fmt: skip
+            targets = [f.detach() for f in net.blocks(images.to(g.device, g.dtype), c.perceptual_resolution)]
+        side = LatentReconstruction(g, adapter, c, net, targets)
+        config = dataclasses.replace(c, batch_size=min(c.batch_size, n))
+        conditional = labels is not None and (g.config.num_classes or c.per_class)
+        trainer = GanTrainer(config, side, None, images, z_dim=g.config.z_dim,
+                             class_labels=labels if conditional else None,
+                             num_classes=(g.config.num_classes or classes) if conditional else 0)  # fmt: skip
+        result = trainer.fit(callbacks)
+        trained = trainer.sampling_generator
+        result.extras["latents"] = trained.latents.detach().clone()
+        return FitOutput(adapter=trained.adapter, result=result, config=config)

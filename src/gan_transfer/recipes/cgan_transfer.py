@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from ..adapters import ClassPropagationAdapter, attach
-from ..data import ImagesLike, load_images
 from ..models import Discriminator, Generator
-from .engine import FitOutput, GanTrainer, Recipe, StepCallback, TrainConfig, register_recipe
+from .base import FitOutput, Recipe, register_recipe
+from .engine import GanTrainer, GeneratorSide, StepCallback, TrainConfig
 
 
 @dataclasses.dataclass
@@ -39,7 +39,7 @@ class CGANTransferConfig(TrainConfig):
     # TransferGAN-style baseline; old classes change too). Use a fine-tuning lr_g (e.g. 2e-4) with it.
 
 
-class PropagatedGenerator(nn.Module):
+class PropagatedGenerator(GeneratorSide):
     """Engine side: new-class ids 0 … M−1 → the generator with propagated parameters for ids K … K+M−1.
 
     Stage 1 trains the propagation with the generator frozen (eval mode, running statistics kept); stage 2
@@ -55,26 +55,18 @@ class PropagatedGenerator(nn.Module):
         train_generator: bool = False,
         train_propagation: bool = True,
     ) -> None:
-        super().__init__()
-        self.generator, self.adapter, self.weights = generator, adapter, weights
-        self.train_generator = train_generator
-        generator.requires_grad_(train_generator)
+        super().__init__(generator, train_generator)
+        self.adapter, self.weights = adapter, weights
         adapter.requires_grad_(train_propagation)
-
-    def train(self, mode: bool = True) -> PropagatedGenerator:
-        super().train(mode)
-        if not self.train_generator:
-            self.generator.eval()
-        return self
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         with attach([self.adapter], self.generator) as transform:
             z, labels, emb = transform(z, y + self.adapter.num_old, None)
             return self.generator(z, class_labels=labels, class_embedding=emb)
 
-    def regularizer(self) -> torch.Tensor:
+    def regularizer(self) -> torch.Tensor | None:
         if not self.adapter.training_form or not any(p.requires_grad for p in self.adapter.residuals.values()):
-            return torch.zeros((), device=next(self.generator.parameters()).device)
+            return None
         residual, scores = self.adapter.regularizer()
         return self.weights[0] * residual + self.weights[1] * scores
 
@@ -99,13 +91,13 @@ class CGANTransfer(Recipe):
     name = "cgan_transfer"
     config_class = CGANTransferConfig
 
-    def fit(
+    def train(
         self,
         generator: Generator,
         discriminator: Discriminator | None,
-        images: ImagesLike,
-        class_labels: Sequence[int] | torch.Tensor | None = None,
-        callbacks: Sequence[StepCallback] = (),
+        images: torch.Tensor,
+        class_labels: torch.Tensor | None,
+        callbacks: Sequence[StepCallback],
     ) -> FitOutput:
         """``class_labels``: 0-based new-class ids, one per image; they become ids K, K+1, … of the result."""
         c = self.config
@@ -114,10 +106,7 @@ class CGANTransfer(Recipe):
             raise ValueError("cGANTransfer adds classes to a class-conditional generator; this one is unconditional.")
         if class_labels is None:
             raise ValueError("cGANTransfer needs class_labels: the 0-based new-class id of every image.")
-        x = load_images(images, generator.config.resolution, generator.config.channels, purpose="cGANTransfer")
-        labels = torch.as_tensor(class_labels).long().reshape(-1)
-        if labels.numel() != x.shape[0] or labels.min() < 0:
-            raise ValueError(f"Give one non-negative new-class id per image ({x.shape[0]} images).")
+        x, labels = images, class_labels
         m = int(labels.max()) + 1
         d = copy.deepcopy(discriminator) if discriminator is not None else generator.build_discriminator()
         d = d.with_num_classes(k + m)
@@ -132,16 +121,6 @@ class CGANTransfer(Recipe):
                              num_classes=m)  # fmt: skip
         result = trainer.fit(callbacks)
         trained = trainer.sampling_generator.adapter
-        trained.config.method = "cgan_transfer"
-        trained.config.hyperparameters = {
-            "num_new_classes": m,
-            "num_images": x.shape[0],
-            "steps": c.steps,
-            "residual_weight": c.residual_weight,
-            "score_weight": c.score_weight,
-            "propagate": c.propagate,
-            "fine_tune_generator": c.fine_tune_generator,
-        }
         result.extras["propagation"] = trained  # scores, pseudo-classes and residuals, for inspection
         collapsed = trained.collapse()
         new_generator = None
@@ -156,7 +135,6 @@ class CGANTransfer(Recipe):
                                 class_labels=labels, num_classes=m)  # fmt: skip
             result.history += second.fit(callbacks).history
             new_generator = second.sampling_generator.generator.requires_grad_(True).eval()
-            collapsed.requires_grad_(False)
             collapsed.config.base_model_hash = None  # it now belongs to the fine-tuned generator
-        return FitOutput(generator=new_generator, adapter=collapsed, card_data={"tags": ["cgan_transfer"]},
-                         result=result, hyperparameters=trained.config.hyperparameters)  # fmt: skip
+        return FitOutput(generator=new_generator, adapter=collapsed, result=result,
+                         hyperparameters={"num_new_classes": m})  # fmt: skip

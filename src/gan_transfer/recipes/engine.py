@@ -1,8 +1,9 @@
-"""The one GAN training loop every recipe reuses, on Accelerate.
+"""The one training loop every recipe reuses, on Accelerate.
 
-A recipe hands the engine a generator-side module (``forward(z, class_labels)`` → images; its trainable
-parameters are what G's optimiser updates), a discriminator, the target images and a :class:`TrainConfig`. The
-engine runs D/G steps with the chosen loss and penalties, optional DiffAugment, an EMA of the generator side,
+A recipe hands the engine a :class:`GeneratorSide` (``forward(z, class_labels)`` → images; its trainable
+parameters are what G's optimiser updates), a discriminator, the target images and a :class:`TrainConfig`. With a
+discriminator the engine runs D/G steps with the chosen loss and penalties; without one it runs the side's own
+reconstruction step (BSA). Either way it brings optional DiffAugment, an EMA of the generator side,
 checkpoints that resume exactly, a progress bar, sample grids and a loss plot. The same code runs on one device or
 under ``accelerate launch`` / ``torchrun``: every random draw is made for the global batch and each process takes its
 slice, gradients are averaged across processes, and batch norm in the generator is synchronised, so a run with
@@ -19,7 +20,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -31,50 +32,14 @@ from tqdm.auto import tqdm
 
 from .._version import __version__
 from ..hub import load_weights, read_json, save_weights, write_json
-from ..registry import Registry
 from ..rendering import make_image_grid, plot_curves, save_image, to_pil
 from . import augment
 from .losses import check_loss, discriminator_loss, generator_loss, gradient_penalty, r1_penalty
 
 CHECKPOINT = "checkpoint"
+PLOTTED = ("d_loss", "g_loss", "pixel_l1", "perceptual")  # the curves of losses.png, where a run logs them
 DrawFn = Callable[..., torch.Tensor]  # draw(z, class_labels=None) → images of the model as it stands, no grad
 StepCallback = Callable[[int, dict[str, float], DrawFn], None]  # (step, logs, draw), after every generator step
-RECIPE_REGISTRY: Registry[type] = Registry("method")
-
-
-class Recipe:
-    """A method: ``name`` (what ``adapt(method=...)`` says), a dataclass ``config_class`` holding its paper's
-    defaults, and ``fit``, which returns new components and/or an adapter and never changes its inputs."""
-
-    name: ClassVar[str]
-    config_class: ClassVar[type]
-
-    def __init__(self, config: Any) -> None:
-        self.config = config
-
-    def fit(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module | None,
-        images: Any,
-        class_labels: Any = None,
-        callbacks: Sequence[StepCallback] = (),
-    ) -> FitOutput:
-        raise NotImplementedError
-
-
-def register_recipe(cls: type) -> type:
-    """Class decorator: make a recipe reachable by its ``name`` (``pipe.adapt(..., method=name)``)."""
-    return RECIPE_REGISTRY.register(cls.name)(cls)
-
-
-def make_config(config_class: type[TrainConfig], overrides: dict[str, Any], method: str) -> TrainConfig:
-    """A recipe config from keyword overrides, naming any unknown option."""
-    known = {f.name for f in dataclasses.fields(config_class)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ValueError(f"Unknown option '{unknown[0]}' for method '{method}'; known: {', '.join(sorted(known))}.")
-    return config_class(**overrides)
 
 
 @dataclasses.dataclass
@@ -131,18 +96,6 @@ class TrainResult:
     output_dir: Path | None
     total_seconds: float = 0.0  # wall-clock of the whole run, resumed parts included
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. BSA's per-image latents
-
-
-@dataclasses.dataclass
-class FitOutput:
-    """What a recipe returns: new components and/or an adapter, plus what the card should say."""
-
-    generator: nn.Module | None = None
-    discriminator: nn.Module | None = None
-    adapter: Any = None
-    card_data: dict[str, Any] = dataclasses.field(default_factory=dict)
-    result: TrainResult | None = None
-    hyperparameters: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------------ random streams
@@ -248,17 +201,60 @@ def _match_param_layout(optimizer: torch.optim.Optimizer) -> None:
 
 # ------------------------------------------------------------------------------------------------- engine
 class GeneratorSide(nn.Module):
-    """The engine's generator side for a plain generator: ``(z, y)`` → ``generator(z, class_labels=y)``.
+    """What the engine trains on the generator side: ``(z, y)`` → images, and what it may ask of a method.
 
-    Recipes that put something in front of the generator (a miner) give the engine their own module instead.
+    The base is a plain generator (TransferGAN, training from scratch). Methods that put something in front of the
+    generator or beside it (a miner, class propagation, BSA's latents and scale/shift) subclass it and override
+    what they need; the engine never probes for attributes:
+
+    - ``candidates``: images per latent (MineGAN's supersample: one per source); the critic keeps each group's best,
+      and :meth:`record_winners` hears which candidate won;
+    - :meth:`regularizer`: the method's own penalty added to the generator loss (None = none);
+    - :meth:`param_groups`: optimiser groups (e.g. a separate learning rate for BSA's latents);
+    - :meth:`reconstruction_loss`: the step of a method without a discriminator.
+
+    A generator that is not trained (``train_generator=False``) is frozen once, here: no gradients, and it stays in
+    eval mode (its running statistics kept) whatever mode the side is put in.
     """
 
-    def __init__(self, generator: nn.Module) -> None:
+    candidates: int = 1
+
+    def __init__(self, generator: nn.Module, train_generator: bool = True) -> None:
         super().__init__()
         self.generator = generator
+        self.set_generator_trainable(train_generator)
+
+    def set_generator_trainable(self, flag: bool) -> None:
+        """Release (True) or freeze (False) the generator's weights."""
+        self.train_generator = flag
+        self.generator.requires_grad_(flag)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> GeneratorSide:
+        super().train(mode)
+        if not self.train_generator:
+            self.generator.eval()
+        return self
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         return self.generator(z, class_labels=y)
+
+    def param_groups(self, lr: float) -> list[dict[str, Any]]:
+        """Optimiser groups of the trainable parameters (one group at the generator learning rate by default)."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad], "lr": lr}]
+
+    def regularizer(self) -> torch.Tensor | None:
+        return None
+
+    def record_winners(self, winners: torch.Tensor) -> None:
+        """Which of the ``candidates`` won, per latent (only called when ``candidates`` > 1)."""
+
+    def reconstruction_loss(
+        self, images: torch.Tensor, labels: torch.Tensor | None, index: torch.Tensor, rng: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Loss and logs of one step without a discriminator. ``index``: the rows of ``images`` in the training
+        set; ``rng``: the run's seeded stream (draw global-sized tensors from it, so every process agrees)."""
+        raise NotImplementedError(f"{type(self).__name__} trains adversarially: give the engine a discriminator.")
 
 
 class GanTrainer:
@@ -291,24 +287,24 @@ class GanTrainer:
         self.device = self.accelerator.device
         memory = torch.channels_last if config.channels_last else torch.contiguous_format
         self.G = generator.to(self.device, memory_format=memory)
-        self.D = discriminator.to(self.device, memory_format=memory)
+        self.D = None if discriminator is None else discriminator.to(self.device, memory_format=memory)
         self.images = images.to(self.device)
         self.labels = None if class_labels is None else torch.as_tensor(class_labels).long().to(self.device)
         self.z_dim, self.num_classes = z_dim, num_classes
         self.conditional = num_classes > 0
         if self.conditional and self.labels is None:
             raise ValueError("Conditional training needs class_labels, one per image.")
-        self.use_aux = self.conditional and getattr(discriminator, "has_classifier", False)
+        self.use_aux = self.conditional and self.D is not None and self.D.has_classifier
         # A generator side may offer several candidates per latent (MineGAN's supersample: one image per source);
         # D then scores the best of each group, and only that image gets a gradient.
-        self.candidates = int(getattr(generator, "candidates", 1))
+        self.candidates = generator.candidates
         if self.candidates > 1 and self.conditional:
             raise ValueError("Several candidates per latent (multi-source mining) cannot be class-conditional yet.")
         self.g_params = [p for p in self.G.parameters() if p.requires_grad]
-        self.d_params = [p for p in self.D.parameters() if p.requires_grad]
+        self.d_params = [] if self.D is None else [p for p in self.D.parameters() if p.requires_grad]
         if not self.g_params:
             raise ValueError("The generator side has no trainable parameters.")
-        self.opt_g = self.accelerator.prepare_optimizer(self._adam(self.g_params, config.lr_g))
+        self.opt_g = self.accelerator.prepare_optimizer(self._adam(self.G.param_groups(config.lr_g), config.lr_g))
         self.opt_d = (
             self.accelerator.prepare_optimizer(self._adam(self.d_params, config.lr_d)) if self.d_params else None
         )
@@ -329,7 +325,7 @@ class GanTrainer:
         self.preview_z = torch.randn(config.num_samples, z_dim, generator=fixed)
         self.preview_y = torch.arange(config.num_samples) % num_classes if self.conditional else None
 
-    def _adam(self, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    def _adam(self, params: list[Any], lr: float) -> torch.optim.Optimizer:
         c = self.config
         fused = self.device.type in ("cpu", "cuda")
         return torch.optim.Adam(
@@ -449,8 +445,8 @@ class GanTrainer:
                     aux = F.cross_entropy(self.D.classify(x_aug).float(), inputs["y"])
                     loss = loss + c.aux_weight * aux
                     logs["g_aux"] = aux.item()
-                if hasattr(self.G, "regularizer"):  # a generator side may carry its method's own penalty
-                    penalty = self.G.regularizer()
+                penalty = self.G.regularizer()  # a generator side may carry its method's own penalty
+                if penalty is not None:
                     loss = loss + penalty
                     logs["g_penalty"] = penalty.item()
             self._check_finite(loss, "generator")
@@ -458,6 +454,21 @@ class GanTrainer:
         finally:
             for p in self.d_params:
                 p.requires_grad_(True)
+        self._sync_grads(self.g_params)
+        self.opt_g.step()
+        if self.ema is not None:
+            self._update_ema()
+        return logs
+
+    def _reconstruction_step(self) -> dict[str, float]:
+        """One step of a method without a discriminator: the generator side's own loss on a batch of images."""
+        index = self._shard(self.sampler.take(self.config.batch_size))
+        labels = None if self.labels is None else self.labels[index]
+        self.opt_g.zero_grad(set_to_none=True)
+        with self.accelerator.autocast():
+            loss, logs = self.G.reconstruction_loss(self.images[index], labels, index, self.gen_z)
+        self._check_finite(loss, "reconstruction")
+        self.accelerator.backward(loss)
         self._sync_grads(self.g_params)
         self.opt_g.step()
         if self.ema is not None:
@@ -494,14 +505,18 @@ class GanTrainer:
         bar = tqdm(total=c.steps, initial=self.step, desc="Training", disable=not (c.progress and main))
         self.started = started = time.perf_counter()
         self.G.train()
-        self.D.train()
+        if self.D is not None:
+            self.D.train()
         with synced_batch_norm(self.G, self.world > 1):
             while self.step < c.steps:
                 logs: dict[str, float] = {}
-                if self.opt_d is not None:
-                    for _ in range(c.d_steps):
-                        logs.update(self._d_step())
-                logs.update(self._g_step())
+                if self.D is None:
+                    logs.update(self._reconstruction_step())
+                else:
+                    if self.opt_d is not None:
+                        for _ in range(c.d_steps):
+                            logs.update(self._d_step())
+                    logs.update(self._g_step())
                 self.step += 1
                 self.history.append({"step": self.step, **logs})
                 bar.update(1)
@@ -517,7 +532,7 @@ class GanTrainer:
             if module is not None:
                 module.to(memory_format=torch.contiguous_format)
         if self.out is not None and main and self.history:
-            curves = {k: [h[k] for h in self.history if k in h] for k in ("d_loss", "g_loss")}
+            curves = {k: [h[k] for h in self.history if k in h] for k in PLOTTED if k in self.history[-1]}
             plot_curves(curves, self.out / "losses.png", title=f"generator step (1..{self.step})")
         seconds = time.perf_counter() - started
         return TrainResult(self.history, self.step, seconds, self.out, self.seconds_before + seconds)

@@ -17,10 +17,10 @@ import torch
 from torch import nn
 
 from ..adapters import MinerAdapter
-from ..adapters.miner import ClassMiner, Miner, MultiSourceMinerAdapter, class_miner_for
-from ..data import ImagesLike, load_images
+from ..adapters.miner import MultiSourceMinerAdapter
 from ..models import Discriminator, Generator, MultiSourceGenerator
-from .engine import FitOutput, GanTrainer, Recipe, StepCallback, TrainConfig, TrainResult, register_recipe
+from .base import FitOutput, Recipe, register_recipe
+from .engine import GanTrainer, GeneratorSide, StepCallback, TrainConfig, TrainResult
 
 
 @dataclasses.dataclass
@@ -47,33 +47,30 @@ def _merge(results: list[TrainResult]) -> TrainResult:
                        sum(r.total_seconds for r in results))  # fmt: skip
 
 
-class MinedGenerator(nn.Module):
+class MinedGenerator(GeneratorSide):
     """The engine's generator side: (u, y) → G(M(u), y), or G(M(u), class_embedding=M^c(u)) with a class miner.
 
-    A frozen generator stays in eval mode (running statistics kept).
+    It trains the miner adapter's own modules, so the adapter it hands back is what was trained.
     """
 
-    def __init__(
-        self, miner: Miner, generator: Generator, train_generator: bool, class_miner: ClassMiner | None = None
-    ) -> None:
-        super().__init__()
-        self.miner, self.generator, self.train_generator = miner, generator, train_generator
-        self.class_miner = class_miner
-        generator.requires_grad_(train_generator)
-
-    def train(self, mode: bool = True) -> MinedGenerator:
-        super().train(mode)
-        if not self.train_generator:
-            self.generator.eval()
-        return self
+    def __init__(self, adapter: MinerAdapter, generator: Generator) -> None:
+        super().__init__(generator, train_generator=False)
+        self.adapter = adapter
 
     def forward(self, u: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        if self.class_miner is not None:
-            return self.generator(self.miner(u), class_embedding=self.class_miner(u))
-        return self.generator(self.miner(u), class_labels=y)
+        a = self.adapter
+        if a.class_miner is not None:
+            return self.generator(a.miner(u), class_embedding=a.class_miner(u))
+        return self.generator(a.miner(u), class_labels=y)
+
+    def to_adapter(self) -> MinerAdapter:
+        return self.adapter
+
+    def trained_generator(self) -> Generator:
+        return self.generator
 
 
-class MultiSourceMined(nn.Module):
+class MultiSourceMined(GeneratorSide):
     """Several sources at once: u = [u₁ … u_K] → one candidate image per source (a "supersample").
 
     The engine lets the critic score every candidate and keeps each supersample's best (``candidates``), so only
@@ -81,24 +78,16 @@ class MultiSourceMined(nn.Module):
     ``window`` minibatches, are the selector's probabilities.
     """
 
-    def __init__(self, miners: nn.ModuleList, generators: list[Generator], train_generator: bool, window: int):
-        super().__init__()
-        self.miners, self.generators = miners, nn.ModuleList(generators)
-        self.train_generator = train_generator
-        self.generators.requires_grad_(train_generator)
+    def __init__(self, adapter: MultiSourceMinerAdapter, generators: list[Generator], window: int) -> None:
+        super().__init__(nn.ModuleList(generators), train_generator=False)
+        self.adapter = adapter
         self.candidates = len(generators)
         self.z_dims = [g.config.z_dim for g in generators]
         self.wins: collections.deque[torch.Tensor] = collections.deque(maxlen=window)
 
-    def train(self, mode: bool = True) -> MultiSourceMined:
-        super().train(mode)
-        if not self.train_generator:
-            self.generators.eval()
-        return self
-
     def forward(self, u: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         parts = u.split(self.z_dims, dim=1)
-        images = [g(m(p)) for g, m, p in zip(self.generators, self.miners, parts, strict=True)]
+        images = [g(m(p)) for g, m, p in zip(self.generator, self.adapter.miners, parts, strict=True)]
         return torch.stack(images, dim=1).flatten(0, 1)  # (B·K, C, H, W), the K candidates of a row together
 
     def record_winners(self, winners: torch.Tensor) -> None:
@@ -111,108 +100,69 @@ class MultiSourceMined(nn.Module):
         counts = torch.stack(list(self.wins)).sum(0).double()
         return (counts / counts.sum()).float()
 
+    def to_adapter(self) -> MultiSourceMinerAdapter:
+        self.adapter.probabilities.copy_(self.probabilities)
+        return self.adapter
+
+    def trained_generator(self) -> MultiSourceGenerator:
+        return MultiSourceGenerator.from_generators(list(self.generator))
+
 
 @register_recipe
 class MineGAN(Recipe):
     name = "minegan"
     config_class = MineGANConfig
 
-    def fit(
+    def train(
         self,
         generator: Generator,
         discriminator: Discriminator | None,
-        images: ImagesLike,
-        class_labels: Sequence[int] | torch.Tensor | None = None,
-        callbacks: Sequence[StepCallback] = (),
-    ) -> FitOutput:
-        c = self.config
-        if isinstance(generator, MultiSourceGenerator):
-            return self._fit_sources(generator, discriminator, images, callbacks)
-        x = load_images(images, generator.config.resolution, generator.config.channels, purpose="MineGAN")
-        labels = None if class_labels is None else torch.as_tensor(class_labels).long().reshape(-1)
-        g = copy.deepcopy(generator)
-        d = copy.deepcopy(discriminator) if discriminator is not None else g.build_discriminator()
-        torch.manual_seed(c.seed)
-        miner = Miner(g.config.z_dim, c.miner_depth, c.miner_width)
-        # A conditional source with unlabelled target images: a class miner picks the class embedding, and the
-        # critic loses its class head (the target has no labels to condition it on).
-        class_miner = (
-            class_miner_for(g, c.miner_depth, c.miner_width) if g.config.num_classes and labels is None else None
-        )
-        if class_miner is not None and d.config.num_classes:
-            d = d.with_num_classes(0)
-        k = 0 if class_miner is not None else g.config.num_classes
-        stages = [("stage1", False, c.steps)] + ([("stage2", True, c.stage2_steps or c.steps)] if c.stage2 else [])
-        results: list[TrainResult] = []
-        for name, release, steps in stages:
-            out = str(Path(c.output_dir) / name) if c.output_dir else None
-            config = dataclasses.replace(c, steps=steps, output_dir=out)
-            side = MinedGenerator(miner, g, release, class_miner)
-            trainer = GanTrainer(config, side, d, x, z_dim=g.config.z_dim, class_labels=labels, num_classes=k)
-            results.append(trainer.fit(callbacks))
-            trained = trainer.sampling_generator
-            miner, g, class_miner = trained.miner, trained.generator, trained.class_miner
-        g.requires_grad_(True).eval()
-        adapter = MinerAdapter(g.config.z_dim, c.miner_depth, c.miner_width,
-                               g.class_embedding_dim if class_miner is not None else 0,
-                               class_miner.mix if class_miner is not None else False)  # fmt: skip
-        adapter.miner.load_state_dict(miner.state_dict())
-        if class_miner is not None:
-            adapter.class_miner.load_state_dict(class_miner.state_dict())
-        adapter.requires_grad_(False).eval()
-        adapter.config.method = "minegan"
-        adapter.config.hyperparameters = {"stage2": c.stage2, "steps": c.steps, "loss": c.loss, "num_images": len(x)}
-        result = _merge(results)
-        return FitOutput(
-            generator=g if c.stage2 else None,
-            discriminator=d.requires_grad_(True).eval() if c.stage2 else None,
-            adapter=adapter,
-            card_data={"tags": ["minegan"]},
-            result=result,
-            hyperparameters=adapter.config.hyperparameters,
-        )
-
-    def _fit_sources(
-        self,
-        generator: MultiSourceGenerator,
-        discriminator: Discriminator | None,
-        images: ImagesLike,
+        images: torch.Tensor,
+        class_labels: torch.Tensor | None,
         callbacks: Sequence[StepCallback],
     ) -> FitOutput:
-        """One miner per source and a selector; the critic starts from the first source's discriminator."""
+        """Stage 1 mines with the generator frozen; stage 2 (``stage2``) releases it. One loop for both, and for
+        one source or several (one miner per source and a selector; the critic starts from the first source's)."""
         c = self.config
-        x = load_images(images, generator.config.resolution, generator.config.channels, purpose="MineGAN")
-        sources = [copy.deepcopy(g) for g in generator.sources]
-        d = copy.deepcopy(discriminator) if discriminator is not None else sources[0].build_discriminator()
+        sources = generator.sources if isinstance(generator, MultiSourceGenerator) else [generator]
+        copies = [copy.deepcopy(g) for g in sources]
+        d = copy.deepcopy(discriminator) if discriminator is not None else copies[0].build_discriminator()
         torch.manual_seed(c.seed)
-        miners = nn.ModuleList(Miner(g.config.z_dim, c.miner_depth, c.miner_width) for g in sources)
+        labels, k, tags = class_labels, copies[0].config.num_classes, []
+        if len(copies) > 1:
+            miners = MultiSourceMinerAdapter([g.config.z_dim for g in copies], c.miner_depth, c.miner_width)
+            side: MinedGenerator | MultiSourceMined = MultiSourceMined(miners, copies, c.selector_window)
+            z_dim, labels, k, tags = sum(side.z_dims), None, 0, ["multi-source"]
+        else:
+            g = copies[0]
+            # A conditional source with unlabelled target images: a class miner picks the class embedding, and the
+            # critic loses its class head (the target has no labels to condition it on).
+            mine_classes = bool(k) and labels is None
+            miner = MinerAdapter.for_generator(g, c.miner_depth, c.miner_width, class_miner=mine_classes)
+            if mine_classes:
+                k = 0
+                if d.config.num_classes:
+                    d = d.with_num_classes(0)
+            side, z_dim = MinedGenerator(miner, g), g.config.z_dim
         stages = [("stage1", False, c.steps)] + ([("stage2", True, c.stage2_steps or c.steps)] if c.stage2 else [])
         results: list[TrainResult] = []
-        side = None
         for name, release, steps in stages:
             out = str(Path(c.output_dir) / name) if c.output_dir else None
             config = dataclasses.replace(c, steps=steps, output_dir=out)
-            side = MultiSourceMined(miners, sources, release, c.selector_window)
-            trainer = GanTrainer(config, side, d, x, z_dim=sum(side.z_dims))
+            side.set_generator_trainable(release)
+            trainer = GanTrainer(config, side, d, images, z_dim=z_dim, class_labels=labels, num_classes=k)
             results.append(trainer.fit(callbacks))
-            trained = trainer.sampling_generator
-            miners, sources = trained.miners, list(trained.generators)
-        adapter = MultiSourceMinerAdapter([g.config.z_dim for g in sources], c.miner_depth, c.miner_width)
-        adapter.miners.load_state_dict(miners.state_dict())
-        adapter.probabilities.copy_(side.probabilities)
-        adapter.requires_grad_(False).eval()
-        adapter.config.method = "minegan"
-        adapter.config.hyperparameters = {"stage2": c.stage2, "steps": c.steps, "num_images": len(x),
-                                          "selector_window": c.selector_window}  # fmt: skip
+            side = trainer.sampling_generator
+        adapter = side.to_adapter()
         new_generator = None
         if c.stage2:
-            new_generator = MultiSourceGenerator.from_generators([g.requires_grad_(True).eval() for g in sources])
-        result = _merge(results)
+            new_generator = side.trained_generator().requires_grad_(True).eval()
+        else:
+            side.generator.requires_grad_(True)
         return FitOutput(
             generator=new_generator,
             discriminator=d.requires_grad_(True).eval() if c.stage2 else None,
             adapter=adapter,
-            card_data={"tags": ["minegan", "multi-source"]},
-            result=result,
-            hyperparameters=adapter.config.hyperparameters,
+            result=_merge(results),
+            card_data={"tags": tags},
         )

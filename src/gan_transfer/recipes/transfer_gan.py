@@ -12,13 +12,12 @@ import copy
 import dataclasses
 import warnings
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 
-from ..data import ImagesLike, load_images
 from ..models import Discriminator, Generator
-from .engine import FitOutput, GanTrainer, GeneratorSide, Recipe, StepCallback, TrainConfig, register_recipe
+from .base import FitOutput, Recipe, register_recipe
+from .engine import GanTrainer, GeneratorSide, StepCallback, TrainConfig
 
 FEW_SHOT_LIMIT = 1000  # at or below this many images the paper lowers the learning rate to 1e-5
 
@@ -57,26 +56,23 @@ class TransferGAN(Recipe):
     name = "transfer_gan"
     config_class = TransferGANConfig
 
-    def fit(
+    def train(
         self,
         generator: Generator,
         discriminator: Discriminator | None,
-        images: ImagesLike,
-        class_labels: Sequence[int] | torch.Tensor | None = None,
-        callbacks: Sequence[StepCallback] = (),
+        images: torch.Tensor,
+        class_labels: torch.Tensor | None,
+        callbacks: Sequence[StepCallback],
     ) -> FitOutput:
         """Fine-tune copies of ``generator`` and ``discriminator`` (the originals are left untouched)."""
         c = self.config
-        x = load_images(images, generator.config.resolution, generator.config.channels, purpose="TransferGAN")
-        labels = None if class_labels is None else torch.as_tensor(class_labels).long().reshape(-1)
-        if labels is not None and labels.numel() != x.shape[0]:
-            raise ValueError(f"Got {labels.numel()} class labels for {x.shape[0]} images; give one per image.")
+        x, labels = images, class_labels
         g = copy.deepcopy(generator)
         if discriminator is None:
             warnings.warn(
                 "The source pipeline has no discriminator, so a new one is trained from scratch; TransferGAN found "
                 "that transfer quality suffers without the pretrained discriminator.",
-                stacklevel=3,
+                stacklevel=4,
             )
             d = g.build_discriminator()
         else:
@@ -104,13 +100,7 @@ class TransferGAN(Recipe):
         trained = trainer.sampling_generator.generator
         trained.requires_grad_(True).eval()
         d.requires_grad_(True).eval()
-        return FitOutput(
-            generator=trained,
-            discriminator=d,
-            card_data={"tags": ["transfer_gan"]},
-            result=result,
-            hyperparameters=self._record(config, x.shape[0]),
-        )
+        return FitOutput(generator=trained, discriminator=d, result=result, config=config)
 
     def _num_classes(self, g: Generator, labels: torch.Tensor | None) -> int:
         if labels is None:
@@ -125,23 +115,3 @@ class TransferGAN(Recipe):
         if labels.min() < 0 or needed > k:
             raise ValueError(f"class_labels must lie in 0..{k - 1}; got values up to {needed - 1}.")
         return k
-
-    @staticmethod
-    def _record(config: TransferGANConfig, num_images: int) -> dict[str, Any]:
-        keep = (
-            "steps",
-            "batch_size",
-            "loss",
-            "gp_weight",
-            "lr_g",
-            "lr_d",
-            "betas",
-            "d_steps",
-            "ema_decay",
-            "diffaugment",
-            "reinit_generator",
-            "reinit_discriminator",
-            "freeze_d_blocks",
-            "seed",
-        )
-        return {"method": "transfer_gan", "num_images": num_images, **{k: getattr(config, k) for k in keep}}

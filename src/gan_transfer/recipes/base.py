@@ -1,0 +1,115 @@
+"""The recipe template: what every method shares before and after its own training.
+
+``Recipe.fit`` reads the images once (anything ``load_images`` reads → an (N, C, R, R) tensor at the generator's
+size), checks the class labels once (one per image, or one for all), hands both to the method's :meth:`Recipe.train`,
+and then records what the run was: the method's registered name as its tag, and its hyper-parameters taken from the
+config dataclass (every field but the run-time ones), on the result and on the adapter it made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..data import ImagesLike, load_images
+from ..models import Discriminator, Generator
+from ..registry import Registry
+from .engine import StepCallback, TrainConfig, TrainResult
+
+RECIPE_REGISTRY: Registry[type[Recipe]] = Registry("method")
+RUNTIME_OPTIONS = ("output_dir", "resume", "progress", "cpu")  # how a run is carried out, not what it learns
+
+
+def register_recipe(cls: type[Recipe]) -> type[Recipe]:
+    """Class decorator: make a recipe reachable by its ``name`` (``pipe.adapt(..., method=name)``)."""
+    return RECIPE_REGISTRY.register(cls.name)(cls)
+
+
+def make_config(config_class: type[TrainConfig], overrides: dict[str, Any], method: str) -> TrainConfig:
+    """A recipe config from keyword overrides, naming any unknown option."""
+    known = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"Unknown option '{unknown[0]}' for method '{method}'; known: {', '.join(sorted(known))}.")
+    return config_class(**overrides)
+
+
+def normalize_labels(class_labels: Any, num_images: int) -> torch.Tensor | None:
+    """Class labels as a (N,) long tensor: one per image, or one label for every image; None stays None."""
+    if class_labels is None:
+        return None
+    labels = torch.as_tensor(class_labels).long().reshape(-1)
+    if labels.numel() == 1:
+        labels = labels.expand(num_images).clone()
+    if labels.numel() != num_images:
+        raise ValueError(f"Got {labels.numel()} class labels for {num_images} images; give one per image (or one).")
+    if num_images and labels.min() < 0:
+        raise ValueError(f"class_labels must be 0 or more; got {int(labels.min())}.")
+    return labels
+
+
+@dataclasses.dataclass
+class FitOutput:
+    """What a method's ``train`` returns: new components and/or an adapter, and the run's record.
+
+    ``config``: the config the run really used when the method resolved some defaults (e.g. TransferGAN's learning
+    rate by image count); the template records its fields as the hyper-parameters.
+    """
+
+    generator: nn.Module | None = None
+    discriminator: nn.Module | None = None
+    adapter: Any = None
+    result: TrainResult | None = None
+    config: Any = None
+    card_data: dict[str, Any] = dataclasses.field(default_factory=dict)
+    hyperparameters: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class Recipe:
+    """A method: ``name`` (what ``adapt(method=...)`` says), a dataclass ``config_class`` holding its paper's
+    defaults, and ``train``, which returns new components and/or an adapter and never changes its inputs."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[TrainConfig]]
+    extra_tags: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+
+    def fit(
+        self,
+        generator: Generator,
+        discriminator: Discriminator | None,
+        images: ImagesLike,
+        class_labels: Sequence[int] | torch.Tensor | None = None,
+        callbacks: Sequence[StepCallback] = (),
+    ) -> FitOutput:
+        """Read the inputs once, train, and record the run (tags and hyper-parameters)."""
+        c = generator.config
+        x = load_images(images, c.resolution, c.channels, purpose=f"method '{self.name}'")
+        labels = normalize_labels(class_labels, x.shape[0])
+        out = self.train(generator, discriminator, x, labels, callbacks)
+        used = out.config or self.config
+        record = {k: v for k, v in dataclasses.asdict(used).items() if k not in RUNTIME_OPTIONS}
+        out.hyperparameters = {"method": self.name, "num_images": x.shape[0], **record, **out.hyperparameters}
+        out.card_data["tags"] = list(dict.fromkeys([self.name, *self.extra_tags, *out.card_data.get("tags", [])]))
+        if out.adapter is not None:
+            out.adapter.config.method = self.name
+            out.adapter.config.hyperparameters = out.hyperparameters
+            out.adapter.requires_grad_(False).eval()
+        return out
+
+    def train(
+        self,
+        generator: Generator,
+        discriminator: Discriminator | None,
+        images: torch.Tensor,
+        class_labels: torch.Tensor | None,
+        callbacks: Sequence[StepCallback],
+    ) -> FitOutput:
+        """The method itself: ``images`` (N, C, R, R) in [-1, 1], ``class_labels`` (N,) or None."""
+        raise NotImplementedError
