@@ -22,8 +22,7 @@ from tracking import ScoreTracker, score_features, table
 from gan_transfer import GanPipeline
 from gan_transfer.cli.demo import HELD_OUT, SOURCE, TARGET
 from gan_transfer.data import load_images
-from gan_transfer.metrics.evaluate import _features
-from gan_transfer.metrics.extractors import cached_extractor
+from gan_transfer.metrics import compute_features
 from gan_transfer.rendering import make_image_grid, save_image, to_pil
 
 
@@ -41,16 +40,15 @@ def main() -> None:
     source = GanPipeline.from_pretrained(args.source)
     source.set_progress_bar_config(disable=True)
     res = source.generator.config.resolution
-    net = cached_extractor("efficientnet-lite0")
-    reference = _features(load_images(HELD_OUT, res, 3), net, 32)
+    reference = compute_features(load_images(HELD_OUT, res, 3), batch_size=32)
     train = load_images(TARGET, res, 3)
     z = torch.randn(args.samples, source.generator.config.z_dim, generator=torch.Generator().manual_seed(1))
 
     rows, trackers, pipes = [], {}, {}
-    floor = score_features(_features(train, net, 32), reference, 25)
+    floor = score_features(compute_features(train, batch_size=32), reference, 25)
     rows.append(["25 training images (floor)", "-", "-", floor["fd"], "-", floor["kid"], floor["kmmd"], "-"])
     with torch.no_grad():
-        s = score_features(_features(source.generator(z), net, 32), reference, 100)
+        s = score_features(compute_features(source.generator(z), batch_size=32), reference, 100)
     rows.append(["source, not adapted", 0, 0.0, s["fd"], "-", s["kid"], s["kmmd"], "-"])
     runs = {"bsa": {"steps": args.bsa_steps}, "transfer_gan": {"steps": args.tg_steps}}
     for method, options in runs.items():

@@ -29,8 +29,7 @@ from tracking import ScoreTracker, table
 from gan_transfer import GanPipeline
 from gan_transfer.data import load_images
 from gan_transfer.data.datasets import few_shot, load_dataset
-from gan_transfer.metrics.evaluate import _features
-from gan_transfer.metrics.extractors import cached_extractor
+from gan_transfer.metrics import compute_features
 from gan_transfer.rendering import make_image_grid, save_image, to_pil
 
 METHODS = {
@@ -56,7 +55,7 @@ def main() -> None:
     source.set_progress_bar_config(disable=True)
     g = source.generator.config
     test = load_dataset("fashion-mnist", "test", list(NEW))
-    reference = _features(load_images(test.images, g.resolution, 1), cached_extractor("efficientnet-lite0"), 32)
+    reference = compute_features(load_images(test.images, g.resolution, 1), batch_size=32)
     ref_labels = torch.as_tensor(test.labels)
     z = torch.randn(len(NEW) * args.samples, g.z_dim, generator=torch.Generator().manual_seed(1))
     labels = torch.arange(len(NEW)).repeat_interleave(args.samples)

@@ -16,15 +16,14 @@ import numpy as np
 import torch
 from scipy import linalg
 
-from gan_transfer.metrics import VGG16, InceptionV3FID, frechet_distance, get_extractor, kid
-from gan_transfer.metrics.evaluate import _features
+from gan_transfer.metrics import VGG16, InceptionV3FID, compute_features, frechet_distance, get_extractor, kid
 from gan_transfer.metrics.extractors import fold_batch_norms
 
 
 def throughput(net, images: torch.Tensor, batch: int) -> float:
-    _features(images[:batch], net, batch)
+    compute_features(images[:batch], net, batch_size=batch)
     start = time.perf_counter()
-    _features(images, net, batch)
+    compute_features(images, net, batch_size=batch)
     return images.shape[0] / (time.perf_counter() - start)
 
 

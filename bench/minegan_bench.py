@@ -29,8 +29,7 @@ from tracking import ScoreTracker, score_features, table
 from gan_transfer import GanPipeline
 from gan_transfer.data import load_images
 from gan_transfer.data.datasets import few_shot, load_dataset
-from gan_transfer.metrics.evaluate import _features
-from gan_transfer.metrics.extractors import cached_extractor
+from gan_transfer.metrics import compute_features
 from gan_transfer.rendering import make_image_grid, save_image, to_pil
 
 TOPS, FOOTWEAR = [0, 2, 4, 6], [5, 7, 9]
@@ -89,17 +88,16 @@ def settings(args: argparse.Namespace) -> dict[str, Setting]:
 
 def compare(args: argparse.Namespace) -> None:
     out = Path(args.out or "bench/out/minegan-" + "-".join(args.settings))
-    net = cached_extractor("efficientnet-lite0")
     rows, curves, grid = [], {}, []
     chosen = {k: v for k, v in settings(args).items() if k.split(":")[0] in args.settings}
     for setting, (source_id, target_of, held_of, channels) in chosen.items():
         source = GanPipeline.from_pretrained(source_id)
         source.set_progress_bar_config(disable=True)
         res = source.generator.config.resolution
-        reference = _features(load_images(held_of(), res, channels), net, 32)
+        reference = compute_features(load_images(held_of(), res, channels), batch_size=32)
         z = torch.randn(args.samples, source.generator.config.z_dim, generator=torch.Generator().manual_seed(1))
         with torch.no_grad():
-            s = score_features(_features(source.generator(z), net, 32), reference, 100)
+            s = score_features(compute_features(source.generator(z), batch_size=32), reference, 100)
         rows.append([setting, "-", "source, not adapted", 0, s["fd"], s["kid"], 0.0])
         for shots in args.shots:
             images = load_images(target_of(shots), res, channels)

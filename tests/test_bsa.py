@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 from gan_transfer import GanPipeline
 from gan_transfer.adapters import BatchStatisticsAdapter, ScaleShiftAdapter, attach, interpolate
-from gan_transfer.latents import truncate
 from gan_transfer.data import list_image_files, load_images
+from gan_transfer.latents import truncate
 from gan_transfer.recipes import get_recipe
 
 from .conftest import FAMILIES, seeded, tiny_pipeline

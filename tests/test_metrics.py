@@ -15,8 +15,10 @@ import torch
 
 from gan_transfer.cli import main
 from gan_transfer.metrics import (
+    METRIC_REGISTRY,
     VGG16,
     InceptionV3FID,
+    compute_features,
     evaluate,
     extract_features,
     frechet_distance,
@@ -26,6 +28,7 @@ from gan_transfer.metrics import (
     mean_variance,
     precision_recall,
     rank_sources,
+    register_metric,
 )
 from gan_transfer.metrics.extractors import cached_extractor
 
@@ -98,6 +101,21 @@ def test_features_do_not_depend_on_batch_size():
     b = extract_features(images, batch_size=9, resolution=32)
     assert a.shape == (9, 1280) and a.dtype == torch.float64
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_compute_features_is_the_tensor_entry_point_of_extract_features():
+    images = torch.rand(7, 3, 32, 32, generator=torch.Generator().manual_seed(0))  # [0, 1], as a reader takes them
+    tensor_in = images * 2 - 1  # [-1, 1], as compute_features takes them
+    a = compute_features(tensor_in, batch_size=2)
+    b = compute_features(tensor_in, "efficientnet-lite0", batch_size=7)
+    assert a.shape == (7, 1280) and a.dtype == torch.float64 and a.device.type == "cpu"
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(a, extract_features(images, resolution=32, batch_size=3), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(a, extract_features(tensor_in, resolution=32), rtol=1e-4, atol=1e-5)
+    with pytest.raises(TypeError, match="extract_features"):
+        compute_features(EMOJI / "google_a")
+    with pytest.raises(ValueError, match=r"takes \[-1, 1\]"):
+        compute_features(images * 255)
 
 
 # ------------------------------------------------------------------------------------------------ parity
@@ -220,6 +238,55 @@ def test_evaluate_respects_adapters_and_real_vs_real():
     assert abs(same) < 1e-4  # 16 images in 1280 dimensions: a rank-15 covariance, eigenvalue round-off
 
 
+def test_a_bare_generator_is_refused_with_the_fix():
+    pipe = tiny_pipeline()
+    images = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"not a bare generator .*GanPipeline\(generator\)"):
+        evaluate(pipe.generator, images, ["fd"])
+
+
+def test_any_callable_with_the_pipeline_keywords_is_a_source():
+    pipe = tiny_pipeline()
+    images = torch.rand(12, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    calls = []
+
+    def source(**kwargs):
+        calls.append(kwargs)
+        return pipe(**kwargs)
+
+    plain = evaluate(source, images, ["fd"], num_samples=12, truncation=0.7)  # no .generator: one probe image
+    assert evaluate(pipe, images, ["fd"], num_samples=12, truncation=0.7)["fd"] == pytest.approx(plain["fd"])
+    assert [c["num_images"] for c in calls] == [1, 12] and {c["truncation"] for c in calls} == {0.7}
+    assert all(c["output_type"] == "pt" and isinstance(c["generator"], torch.Generator) for c in calls)
+    with pytest.raises(TypeError, match=r"\.images"):
+        evaluate(lambda **kwargs: None, images, ["fd"], resolution=32)
+
+
+def test_metrics_are_found_by_name_in_the_registry():
+    assert set(METRIC_REGISTRY.names()) >= {"fd", "kid", "kmmd", "mv", "precision", "recall", "iw", "mfd", "mkid"}
+    assert METRIC_REGISTRY.get("precision") is METRIC_REGISTRY.get("recall")
+    images = torch.rand(12, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    seen = []
+
+    @register_metric("mean_norm")
+    def mean_norm(source, reference, options):
+        seen.append((source.shape, reference.shape, options.seed))
+        return {"mean_norm": float(source.norm(dim=1).mean())}
+
+    try:
+        report = evaluate(images, images, ["mean_norm", "fd", "precision", "recall"], resolution=32, seed=3)
+        assert seen == [((12, 1280), (12, 1280), 3)]
+        expected = float(extract_features(images, resolution=32).norm(dim=1).mean())
+        assert report["mean_norm"] == pytest.approx(expected, rel=1e-5)
+        assert list(report) == ["mean_norm", "fd", "precision", "recall"]  # precision/recall: one call, both
+        assert report.name("mean_norm") == "mean_norm (EfficientNet-Lite0)"
+    finally:
+        METRIC_REGISTRY._items.pop("mean_norm", None)
+    with pytest.raises(ValueError, match=r"^Unknown metric 'mean_norm'; choose from fd, iw, kid, .*\.$") as err:
+        evaluate(images, images, ["mean_norm"], resolution=32)
+    assert str(err.value).count(". ") == 0  # one sentence
+
+
 def test_per_class_scores():
     pipe = tiny_pipeline("biggan", num_classes=3)
     images = torch.rand(18, 3, 32, 32, generator=torch.Generator().manual_seed(0))
@@ -260,3 +327,63 @@ def test_cli_evaluate(tmp_path, capsys):
 def test_extractors_are_cached_per_process():
     assert cached_extractor("efficientnet-lite0") is cached_extractor("efficientnet-lite0")
     assert sys.modules["gan_transfer.metrics"] is not None
+
+
+# --------------------------------------------------------------------------------------------- dependencies
+ALLOWED = {"registry", "atomic", "_version", "metrics"}  # the only parts of gan_transfer that metrics may import
+
+
+def _library_imports(source: str, package: str) -> list[str]:
+    """Every gan_transfer module a file imports (absolute or relative, at any depth, inside functions too).
+
+    ``package`` is the package the file's relative imports start from; names imported from the top package
+    (``from .. import data``) count as its modules.
+    """
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                assert node.level <= len(parts), f"a relative import climbs above {parts[0]}"
+                module = ".".join(parts[: len(parts) - node.level + 1] + ([module] if module else []))
+            found += [f"{module}.{alias.name}" for alias in node.names] if module == "gan_transfer" else [module]
+    return [m for m in found if m == "gan_transfer" or m.startswith("gan_transfer.")]
+
+
+def _forbidden(source: str, package: str) -> list[str]:
+    return [m for m in _library_imports(source, package) if m == "gan_transfer" or m.split(".")[1] not in ALLOWED]
+
+
+def test_the_import_checker_sees_every_kind_of_import():
+    package = "gan_transfer.metrics"
+    forbidden = ["from ..data import load_images", "from .. import hub", "import gan_transfer.data",
+                 "from gan_transfer import pipelines", "from gan_transfer import GanPipeline", "import gan_transfer",
+                 "import torch, gan_transfer.hub as hub", "from ..data.reading import load_images",
+                 "def f():\n    from ..recipes.engine import Trainer",
+                 "class A:\n    def f(self):\n        try:\n            import gan_transfer.hub\n"
+                 "        except ImportError:\n            pass"]  # fmt: skip
+    for snippet in forbidden:
+        assert _forbidden(snippet, package), snippet
+    assert _forbidden("from ... import data", "gan_transfer.metrics.sub")
+    allowed = ["from ..registry import Registry", "from .. import atomic, _version", "from .._version import x",
+               "from .extractors import get_extractor", "from . import functional", "import torch",
+               "from gan_transfer.metrics.functional import kid", "import gan_transfer.registry",
+               "from ..functional import kid"]  # fmt: skip
+    for snippet in allowed:
+        assert not _forbidden(snippet, "gan_transfer.metrics.sub" if snippet.startswith("from ..f") else package)
+
+
+def test_metrics_import_only_registry_atomic_and_version_from_the_library():
+    import gan_transfer.metrics
+
+    root = Path(gan_transfer.metrics.__file__).parent
+    files = sorted(root.rglob("*.py"))
+    assert {f.name for f in files} >= {"__init__.py", "evaluate.py", "extractors.py", "functional.py", "registry.py"}
+    for path in files:
+        relative = path.relative_to(root.parent.parent).with_suffix("")
+        parts = list(relative.parts)
+        package = ".".join(parts[:-1])  # the package a relative import starts from (also for __init__.py)
+        assert not _forbidden(path.read_text(), package), f"{path.name} imports {_forbidden(path.read_text(), package)}"

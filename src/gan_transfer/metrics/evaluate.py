@@ -1,7 +1,10 @@
 """One entry point for scores: ``evaluate(source, reference, metrics=[...])``, plus feature extraction and caching.
 
-``source`` is a pipeline (its active adapters apply), a generator, or images; ``reference`` is images. Features of
-reference images are cached on disk, keyed by the image bytes, the extractor and its weights.
+``source`` is a pipeline (anything callable like :class:`ImageSampler`; a ``GanPipeline`` applies its active
+adapters) or images; ``reference`` is images. Images are tensors, or anything the registered image reader takes
+(``gan_transfer.registry.read_images``: folders, paths, PIL images, arrays). Metrics are looked up by name in
+``METRIC_REGISTRY``. Features of reference images are cached on disk, keyed by the image bytes, the extractor and its
+weights.
 """
 
 from __future__ import annotations
@@ -11,31 +14,84 @@ import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import numpy as np
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..data import ImagesLike, load_images
-from ..hub import load_weights, save_weights
+from .._version import __version__
+from ..atomic import atomic_write
+from ..registry import read_images
 from .extractors import FeatureExtractor, cached_extractor
-from .functional import frechet_distance, kid, kmmd, mean_variance, precision_recall
+from .registry import METRIC_REGISTRY, Metric, MetricOptions, is_per_class
 
-METRICS = ("fd", "kid", "kmmd", "mv", "precision", "recall", "iw", "mfd", "mkid")
+ImagesLike = Any  # a (N, C, H, W) tensor, or anything the registered image reader takes (folder, paths, PIL, array)
 NAMES = {"fd": "FD", "kid": "KID", "kid_std": "KID std", "kmmd": "KMMD", "kmmd_sigma": "KMMD σ", "mv": "MV",
          "precision": "Precision", "recall": "Recall", "iw": "IW", "mfd": "mFD", "mkid": "mKID"}  # fmt: skip
+
+
+class ImageSampler(Protocol):
+    """What ``evaluate`` samples from: ``GanPipeline.__call__``'s keywords, returning ``.images`` (N, C, H, W) in
+    [0, 1]. An optional ``generator.config.resolution`` saves drawing one image to learn the resolution."""
+
+    def __call__(
+        self,
+        *,
+        num_images: int,
+        class_labels: torch.Tensor | None,
+        generator: torch.Generator,
+        truncation: float,
+        output_type: str,
+    ) -> Any: ...
 
 
 def cache_dir() -> Path:
     return Path(os.environ.get("GAN_TRANSFER_CACHE", Path.home() / ".cache" / "gan_transfer")) / "features"
 
 
+def _extractor(
+    extractor: str | FeatureExtractor, weights: str | os.PathLike | None, weights_filename: str | None
+) -> FeatureExtractor:
+    if isinstance(extractor, FeatureExtractor):
+        return extractor
+    return cached_extractor(extractor, weights, weights_filename)
+
+
 @torch.no_grad()
-def _features(images: torch.Tensor, extractor: FeatureExtractor, batch_size: int) -> torch.Tensor:
-    """[-1, 1] images → (N, D) float64 features, batch by batch (the result does not depend on batch_size)."""
-    out = [extractor(chunk).double().cpu() for chunk in images.split(batch_size)]
-    return torch.cat(out)
+def compute_features(
+    images: torch.Tensor,
+    extractor: str | FeatureExtractor = "efficientnet-lite0",
+    *,
+    batch_size: int = 16,
+    weights: str | os.PathLike | None = None,
+    weights_filename: str | None = None,
+) -> torch.Tensor:
+    """(N, C, H, W) images in [-1, 1] (C = 1 or 3, any size) → (N, D) float64 features on the CPU.
+
+    The extractor resizes and normalises as its weights expect; the result does not depend on ``batch_size``. A named
+    extractor is built once per process (see :func:`cached_extractor`). For folders, paths, PIL images or [0, 1]
+    images use :func:`extract_features`.
+    """
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        shape = f"shape {tuple(images.shape)}" if isinstance(images, torch.Tensor) else f"a {type(images).__name__}"
+        raise TypeError(
+            f"compute_features takes an (N, C, H, W) tensor in [-1, 1]; got {shape}. "
+            "Use extract_features for folders, paths, PIL images or arrays."
+        )
+    if images.shape[0] == 0:
+        raise ValueError("compute_features got no images (the tensor is empty).")
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size}: use at least 1.")
+    lo, hi = images.min().item(), images.max().item()
+    if lo < -1.001 or hi > 1.001:
+        raise ValueError(
+            f"Images have values in [{lo:.3g}, {hi:.3g}]; compute_features takes [-1, 1] (extract_features reads "
+            "[0, 1] floats and uint8)."
+        )
+    net = _extractor(extractor, weights, weights_filename)
+    return torch.cat([net(chunk).double().cpu() for chunk in images.split(batch_size)])
 
 
 def extract_features(
@@ -47,29 +103,31 @@ def extract_features(
     weights: str | os.PathLike | None = None,
     weights_filename: str | None = None,
 ) -> torch.Tensor:
-    """Images (anything ``load_images`` reads) → (N, D) float64 features.
+    """Images (a tensor, or anything the registered image reader takes) → (N, D) float64 features.
 
-    Images are first brought to ``resolution`` (default: the extractor's input size), then the extractor resizes
-    and normalises them as its weights expect.
+    Images are first brought to ``resolution`` (default: the extractor's input size) by the image reader, then
+    :func:`compute_features` runs the extractor, which resizes and normalises them as its weights expect.
     """
-    net = (
-        extractor if isinstance(extractor, FeatureExtractor) else cached_extractor(extractor, weights, weights_filename)
-    )
-    x = load_images(images, resolution or net.input_size, 3)
-    return _features(x, net, batch_size)
+    net = _extractor(extractor, weights, weights_filename)
+    return compute_features(read_images(images, resolution or net.input_size, 3), net, batch_size=batch_size)
 
 
 def _cached_features(images: torch.Tensor, net: FeatureExtractor, batch_size: int, use_cache: bool) -> torch.Tensor:
     if not use_cache:
-        return _features(images, net, batch_size)
-    digest = hashlib.sha256(images.float().contiguous().numpy().tobytes())
+        return compute_features(images, net, batch_size=batch_size)
+    digest = hashlib.sha256(images.detach().cpu().float().contiguous().numpy().tobytes())
     digest.update(f"{tuple(images.shape)}|{net.name}|{net.weights_id}".encode())
     path = cache_dir() / f"{digest.hexdigest()[:32]}.safetensors"
     if path.is_file():
-        return load_weights(path)["features"]
-    feats = _features(images, net, batch_size)
-    save_weights({"features": feats}, path)
-    return feats
+        try:
+            return load_file(str(path))["features"]
+        except (SafetensorError, OSError, KeyError):
+            pass  # a damaged cache entry: compute the features again and replace it
+    features = compute_features(images, net, batch_size=batch_size)
+    with atomic_write(path) as tmp:
+        save_file({"features": features.contiguous()}, str(tmp),
+                  metadata={"format": "pt", "library": "gan_transfer", "version": __version__})  # fmt: skip
+    return features
 
 
 @dataclasses.dataclass
@@ -113,41 +171,59 @@ class MetricsReport(Mapping[str, float]):
         return "\n".join(f"{self.name(k)}: {v:.6g}" for k, v in self.scores.items())
 
 
-def _is_pipeline(obj: Any) -> bool:
-    return hasattr(obj, "generator") and callable(obj)
+# ------------------------------------------------------------------------------------------------ sources
+def _check_source(source: Any) -> None:
+    if isinstance(source, nn.Module):
+        raise ValueError(
+            f"evaluate takes a pipeline or images, not a bare generator ({type(source).__name__}); "
+            "wrap it: evaluate(GanPipeline(generator), ...)."
+        )
 
 
-def _is_generator(obj: Any) -> bool:
-    return isinstance(obj, nn.Module) and hasattr(getattr(obj, "config", None), "z_dim")
+def _is_pipeline(source: Any) -> bool:
+    """Pipelines are callables (:class:`ImageSampler`); images (tensors, paths, PIL images, arrays) are not."""
+    return callable(source) and not isinstance(source, nn.Module)
 
 
 @torch.no_grad()
-def _sample(source: Any, n: int, seed: int, labels: torch.Tensor | None, truncation: float) -> torch.Tensor:
-    """n images in [-1, 1] from a pipeline (adapters apply) or a bare generator, seeded."""
+def _sample(source: ImageSampler, n: int, seed: int, labels: torch.Tensor | None, truncation: float) -> torch.Tensor:
+    """n images in [-1, 1] from a pipeline (a GanPipeline's active adapters apply), seeded."""
     g = torch.Generator().manual_seed(seed)
-    if _is_pipeline(source):
-        out = source(num_images=n, class_labels=labels, generator=g, truncation=truncation, output_type="pt")
-        return out.images * 2 - 1
-    z = torch.randn(n, source.config.z_dim, generator=g) * truncation
-    if source.config.num_classes and labels is None:
-        labels = torch.randint(0, source.config.num_classes, (n,), generator=g)
-    was = source.training
-    source.eval()
-    images = torch.cat([
-        source(zc.to(source.device), class_labels=None if labels is None else lc.to(source.device)).float().cpu()
-        for zc, lc in zip(z.split(64), (labels if labels is not None else torch.zeros(n)).split(64), strict=True)
-    ])  # fmt: skip
-    source.train(was)
-    return images
+    out = source(num_images=n, class_labels=labels, generator=g, truncation=truncation, output_type="pt")
+    images = getattr(out, "images", None)
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        raise TypeError(
+            f"The source returned a {type(out).__name__} without an (N, C, H, W) tensor as .images; a pipeline "
+            "called with output_type='pt' must return images in [0, 1] as .images."
+        )
+    return images * 2 - 1
 
 
-def _resolution_of(source: Any) -> int | None:
-    g = source.generator if _is_pipeline(source) else source if _is_generator(source) else None
-    return None if g is None else g.config.resolution
+def _resolution_of(source: Any, truncation: float = 1.0) -> int | None:
+    """A pipeline's image size (its generator's config, else one drawn image); None for images."""
+    if not _is_pipeline(source):
+        return None
+    config = getattr(getattr(source, "generator", None), "config", None)
+    resolution = getattr(config, "resolution", None)
+    return int(resolution) if resolution else _sample(source, 1, 0, None, truncation).shape[-1]
+
+
+def _metric_functions(names: Sequence[str]) -> list[tuple[str, Metric]]:
+    """(first name, function) per distinct function, in the order asked; one sentence for an unknown name."""
+    if isinstance(names, str):
+        names = [names]
+    chosen: dict[int, tuple[str, Metric]] = {}
+    for name in names:
+        if name not in METRIC_REGISTRY:
+            raise ValueError(f"Unknown metric '{name}'; choose from {', '.join(METRIC_REGISTRY.names())}.")
+        fn = METRIC_REGISTRY.get(name)
+        chosen.setdefault(id(fn), (name, fn))
+    # per-class metrics after the others (their class-by-class samples are drawn last), in name order
+    return sorted(chosen.values(), key=lambda item: (is_per_class(item[1]), is_per_class(item[1]) and item[0]))
 
 
 def evaluate(
-    source: Any,
+    source: ImageSampler | ImagesLike,
     reference: ImagesLike,
     metrics: Sequence[str] = ("fd", "kid"),
     *,
@@ -166,108 +242,72 @@ def evaluate(
     iw_steps: int = 500,
     use_cache: bool = True,
 ) -> MetricsReport:
-    """Score ``source`` (pipeline, generator or images) against ``reference`` images.
+    """Score ``source`` (a pipeline or images) against ``reference`` images.
 
-    Metrics: fd, kid (mean and std over subsets), kmmd (Gaussian kernel; σ = median reference distance unless
-    given), mv (BSA's mean feature variance of the source), precision / recall (k = 3), iw (independent Wasserstein
-    critic, see :func:`independent_critic`), mfd / mkid (per-class means; need a class-conditional source and
-    ``reference_labels``). Generated sets have ``num_samples`` images (default: as many as the reference), drawn
-    with ``seed``. Reference images are loaded at the generator's resolution (or ``resolution``, default 64) so
-    both sets reach the extractor by the same resizing.
+    Metrics (names in ``METRIC_REGISTRY``): fd, kid (mean and std over subsets), kmmd (Gaussian kernel; σ = median
+    reference distance unless given), mv (BSA's mean feature variance of the source), precision / recall (k = 3), iw
+    (independent Wasserstein critic, see :func:`independent_critic`), mfd / mkid (per-class means; need a
+    class-conditional pipeline and ``reference_labels``). Generated sets have ``num_samples`` images (default: as many
+    as the reference), drawn with ``seed`` and ``truncation``. Reference images are loaded at the pipeline's
+    resolution (or ``resolution``, default 64) so both sets reach the extractor by the same resizing. A bare
+    generator is refused: wrap it, ``GanPipeline(generator)``.
     """
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown:
-        raise ValueError(f"Unknown metric '{unknown[0]}'; choose from {', '.join(METRICS)}.")
-    net = (
-        extractor if isinstance(extractor, FeatureExtractor) else cached_extractor(extractor, weights, weights_filename)
-    )
-    res = resolution or _resolution_of(source) or 64
-    ref_images = load_images(reference, res, 3)
-    ref = _cached_features(ref_images, net, batch_size, use_cache)
+    chosen = _metric_functions(metrics)
+    _check_source(source)
+    pipeline = _is_pipeline(source)
+    per_class_names = [name for name, fn in chosen if is_per_class(fn)]
+    if per_class_names and not pipeline:
+        raise ValueError(f"{'/'.join(per_class_names)} need a class-conditional pipeline as the source.")
+    if per_class_names and reference_labels is None:
+        raise ValueError(f"{'/'.join(per_class_names)} need reference_labels, one class label per reference image.")
+    net = _extractor(extractor, weights, weights_filename)
+    res = resolution or _resolution_of(source, truncation) or 64
+    ref = _cached_features(read_images(reference, res, 3), net, batch_size, use_cache)
     n = num_samples or ref.shape[0]
-    if _is_pipeline(source) or _is_generator(source):
-        src = _features(_sample(source, n, seed, None, truncation), net, batch_size)
-    else:
-        src = _features(load_images(source, res, 3), net, batch_size)
+    images = _sample(source, n, seed, None, truncation) if pipeline else read_images(source, res, 3)
+    src = compute_features(images, net, batch_size=batch_size)
+    options = MetricOptions(seed=seed, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
+                            kmmd_sigma=kmmd_sigma, iw_steps=iw_steps)  # fmt: skip
+    src_by_class = None
+    if per_class_names:
+        src_by_class, options = _per_class_samples(source, ref, reference_labels, net, n, seed, truncation,
+                                                   batch_size, options)  # fmt: skip
     values: dict[str, float] = {}
-    for m in metrics:
-        if m == "fd":
-            values["fd"] = frechet_distance(src, ref)
-        elif m == "kid":
-            values["kid"], values["kid_std"] = kid(src, ref, kid_subsets, kid_subset_size, seed=seed)
-        elif m == "kmmd":
-            values["kmmd"], values["kmmd_sigma"] = kmmd(src, ref, kmmd_sigma)
-        elif m == "mv":
-            values["mv"] = mean_variance(src)
-        elif m in ("precision", "recall") and "precision" not in values:
-            values["precision"], values["recall"] = precision_recall(ref, src)
-        elif m == "iw":
-            values["iw"] = independent_critic(ref, src, steps=iw_steps, seed=seed)
     per_class: dict[int, dict[str, float]] = {}
-    if {"mfd", "mkid"} & set(metrics):
-        per_class = _per_class(source, ref, reference_labels, metrics, net, n, seed, truncation, batch_size,
-                               kid_subsets, kid_subset_size)  # fmt: skip
-        for m in ("mfd", "mkid"):
-            if m in metrics:
-                values[m] = float(np.mean([row[m[1:]] for row in per_class.values()]))
+    for _, fn in chosen:
+        for key, value in fn(src_by_class if is_per_class(fn) else src, ref, options).items():
+            name, slash, label = key.partition("/")
+            if slash:
+                per_class.setdefault(int(label), {})[name] = float(value)
+            else:
+                values[key] = float(value)
     return MetricsReport(values, net.name, net.label, src.shape[0], ref.shape[0], per_class)
 
 
-def _per_class(source, ref, labels, metrics, net, n, seed, truncation, batch_size, subsets, subset_size):
-    if not (_is_pipeline(source) or _is_generator(source)):
-        raise ValueError("mfd/mkid need a class-conditional pipeline or generator as the source.")
-    if labels is None:
-        raise ValueError("mfd/mkid need reference_labels, one class label per reference image.")
+def _per_class_samples(
+    source: ImageSampler,
+    ref: torch.Tensor,
+    labels: Sequence[int] | torch.Tensor,
+    net: FeatureExtractor,
+    n: int,
+    seed: int,
+    truncation: float,
+    batch_size: int,
+    options: MetricOptions,
+) -> tuple[torch.Tensor, MetricOptions]:
+    """Source features drawn class by class (seed + class id, n / classes each) and the options with both labels."""
     labels = torch.as_tensor(labels).long().reshape(-1)
     if labels.numel() != ref.shape[0]:
         raise ValueError(f"Got {labels.numel()} reference labels for {ref.shape[0]} reference images.")
-    rows = {}
-    for c in sorted(set(labels.tolist())):
-        ref_c = ref[labels == c]
-        count = max(n // len(set(labels.tolist())), 2)
-        src_c = _features(_sample(source, count, seed + c, torch.full((count,), c), truncation), net, batch_size)
-        row = {}
-        if "mfd" in metrics:
-            row["fd"] = frechet_distance(src_c, ref_c)
-        if "mkid" in metrics:
-            row["kid"] = kid(src_c, ref_c, subsets, subset_size, seed=seed)[0]
-        rows[c] = row
-    return rows
-
-
-def independent_critic(real: torch.Tensor, fake: torch.Tensor, steps: int = 500, seed: int = 0) -> float:
-    """Independent Wasserstein critic (Danihelka et al. 2017, used by TransferGAN) on features.
-
-    A fresh MLP critic is trained with WGAN-GP on half of each set and the Wasserstein estimate
-    E[f(real)] − E[f(fake)] is read on the other half; lower is closer. Trained on extractor features rather than
-    pixels so that it is cheap and comparable across resolutions.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    real, fake = torch.as_tensor(real).float(), torch.as_tensor(fake).float()
-    mean, scale = real.mean(dim=0), real.std().clamp_min(1e-12)  # one scalar scale: constant features stay put
-    real, fake = (real - mean) / scale, (fake - mean) / scale
-    pr, pf = torch.randperm(real.shape[0], generator=gen), torch.randperm(fake.shape[0], generator=gen)
-    hr, hf = real.shape[0] // 2, fake.shape[0] // 2
-    if min(hr, hf) < 2:
-        raise ValueError("The independent critic needs at least 4 images in each set.")
-    train_r, test_r, train_f, test_f = real[pr[:hr]], real[pr[hr:]], fake[pf[:hf]], fake[pf[hf:]]
-    torch.manual_seed(seed)
-    critic = nn.Sequential(nn.Linear(real.shape[1], 256), nn.LeakyReLU(0.2), nn.Linear(256, 256), nn.LeakyReLU(0.2),
-                           nn.Linear(256, 1))  # fmt: skip
-    opt = torch.optim.Adam(critic.parameters(), lr=1e-4, betas=(0.5, 0.9))
-    batch = min(64, hr, hf)
-    for _ in range(steps):
-        r = train_r[torch.randint(0, hr, (batch,), generator=gen)]
-        f = train_f[torch.randint(0, hf, (batch,), generator=gen)]
-        alpha = torch.rand(batch, 1, generator=gen)
-        mixed = (alpha * r + (1 - alpha) * f).requires_grad_(True)
-        (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
-        loss = critic(f).mean() - critic(r).mean() + 10 * ((grad.norm(dim=1) - 1) ** 2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        return float(critic(test_r).mean() - critic(test_f).mean())
+    classes = sorted(set(labels.tolist()))
+    count = max(n // len(classes), 2)
+    features, source_labels = [], []
+    for c in classes:
+        images = _sample(source, count, seed + c, torch.full((count,), c), truncation)
+        features.append(compute_features(images, net, batch_size=batch_size))
+        source_labels.append(torch.full((count,), c))
+    options = dataclasses.replace(options, source_labels=torch.cat(source_labels), reference_labels=labels)
+    return torch.cat(features), options
 
 
 def rank_sources(

@@ -1,6 +1,7 @@
 """The recipe template: what every method shares before and after its own training.
 
-``Recipe.fit`` reads the images once (anything ``load_images`` reads → an (N, C, R, R) tensor at the generator's
+``Recipe.fit`` seeds every new layer from the config's seed (the caller's random state is left as it was), reads
+the images once (anything ``load_images`` reads → an (N, C, R, R) tensor at the generator's
 size), checks the class labels once (one per image, or one for all), hands both to the method's :meth:`Recipe.train`,
 and then records what the run was: the method's registered name as its tag, and its hyper-parameters taken from the
 config dataclass (every field but the run-time ones), on the result and on the adapter it made.
@@ -92,7 +93,9 @@ class Recipe:
         c = generator.config
         x = load_images(images, c.resolution, c.channels, purpose=f"method '{self.name}'")
         labels = normalize_labels(class_labels, x.shape[0])
-        out = self.train(generator, discriminator, x, labels, callbacks)
+        with torch.random.fork_rng(devices=[]):  # new layers start from the config's seed; the caller's RNG is kept
+            torch.manual_seed(self.config.seed)
+            out = self.train(generator, discriminator, x, labels, callbacks)
         used = out.config or self.config
         record = {k: v for k, v in dataclasses.asdict(used).items() if k not in RUNTIME_OPTIONS}
         out.hyperparameters = {"method": self.name, "num_images": x.shape[0], **record, **out.hyperparameters}

@@ -110,7 +110,6 @@ class CGANTransfer(Recipe):
         m = int(labels.max()) + 1
         d = copy.deepcopy(discriminator) if discriminator is not None else generator.build_discriminator()
         d = d.with_num_classes(k + m)
-        torch.manual_seed(c.seed)
         adapter = ClassPropagationAdapter.for_training(generator, m)
         weights = (c.residual_weight, c.score_weight) if c.propagate else (0.0, 0.0)
         side = PropagatedGenerator(copy.deepcopy(generator), adapter, weights, train_generator=c.fine_tune_generator)

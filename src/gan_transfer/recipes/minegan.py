@@ -127,7 +127,6 @@ class MineGAN(Recipe):
         sources = generator.sources if isinstance(generator, MultiSourceGenerator) else [generator]
         copies = [copy.deepcopy(g) for g in sources]
         d = copy.deepcopy(discriminator) if discriminator is not None else copies[0].build_discriminator()
-        torch.manual_seed(c.seed)
         labels, k, tags = class_labels, copies[0].config.num_classes, []
         if len(copies) > 1:
             miners = MultiSourceMinerAdapter([g.config.z_dim for g in copies], c.miner_depth, c.miner_width)

@@ -82,7 +82,6 @@ class TransferGAN(Recipe):
             g = make_conditional(g, num_classes)
         if num_classes and not d.config.num_classes:
             d = d.with_num_classes(num_classes)
-        torch.manual_seed(c.seed)
         if c.reinit_generator:
             g = type(g)(g.config)
         if c.reinit_discriminator:
