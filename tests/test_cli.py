@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 import PIL.Image
+import pytest
 
+from gan_transfer import GanPipeline
 from gan_transfer.cli import main
 
 from .conftest import ChannelAffineAdapter, tiny_pipeline
@@ -104,8 +106,27 @@ def test_real_demo_flow_with_a_tiny_bundled_source(tmp_path, monkeypatch):
         "25 training images vs held-out (floor)",
     }
     assert "FD (EfficientNet-Lite0)" in saved["scores"]["adapted vs held-out"] and result["steps"] == 1
-    card = (tmp_path / "out" / "adapter" / "README.md").read_text()
+    card = (tmp_path / "out" / "adapted" / "adapters" / "0" / "README.md").read_text()
     assert "Noto Emoji" in card and "Twemoji" in card and "CC-BY 4.0" in card
-    assert (tmp_path / "out" / "adapter" / "adapter_config.json").is_file()
+    reloaded = GanPipeline.from_pretrained(tmp_path / "out" / "adapted")
+    assert reloaded.active_adapters == ["bsa"] and reloaded.generator is not None
     full = demo.run_demo(tmp_path / "full", steps=1, progress=False, batch_size=8, d_steps=1)  # the default method
     assert full["saved"].endswith("adapted") and (tmp_path / "full" / "adapted" / "model_index.json").is_file()
+
+
+def test_user_errors_are_one_sentence_and_bugs_stay_tracebacks(tmp_path, capsys, monkeypatch):
+    tiny_pipeline().save_pretrained(tmp_path / "p")
+    assert main(["adapt", str(tmp_path / "p"), str(tmp_path / "missing"), "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gan-transfer adapt: ") and err.count("\n") == 1
+    assert main(["adapt", str(tmp_path / "p"), str(tmp_path), "--set", "no_such=1", "--quiet"]) == 2
+    assert "Unknown option 'no_such'" in capsys.readouterr().err
+
+    from gan_transfer.cli import commands
+
+    def broken(args):
+        raise TypeError("a bug inside gan_transfer")
+
+    monkeypatch.setattr(commands, "cmd_info", broken)
+    with pytest.raises(TypeError, match="a bug inside"):
+        commands.main(["info", str(tmp_path / "p")])

@@ -89,7 +89,7 @@ def test_no_circle():
         path.append(node)
         for nxt in sorted(GRAPH[node]):
             if state.get(nxt) == 1:
-                cycle = path[path.index(nxt) :] + [nxt]
+                cycle = [*path[path.index(nxt) :], nxt]
                 raise AssertionError("import circle: " + " → ".join(cycle))
             if nxt not in state:
                 visit(nxt)

@@ -1,5 +1,5 @@
 """The ``gan-transfer`` command (``main``) and the offline main job it runs (``demo``)."""
 
-from .main import build_parser, main
+from .commands import build_parser, main
 
 __all__ = ["build_parser", "main"]

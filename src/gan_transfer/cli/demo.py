@@ -1,9 +1,10 @@
 """The offline main job: adapt the bundled Google-emoji GAN to 25 bundled Twitter emoji, and show what changed.
 
 Writes ``samples.png`` (rows: real target images, source samples, adapted samples from the same latents), the
-adapted pipeline (TransferGAN, the default, changes weights) or the adapter folder (``method="bsa"``: a few
-kilobytes of γ/β), and ``metrics.json`` (FD / KID on EfficientNet-Lite0 features of source and adapted samples
-against 100 held-out Twitter emoji, with the real-vs-real distance of the 25 training images as a floor).
+adapted pipeline ``adapted/`` (TransferGAN, the default, changes weights; with ``method="bsa"`` it keeps the source's
+weights and holds a few kilobytes of γ/β under ``adapters/0``, also loadable alone with ``load_adapter``), and
+``metrics.json`` (FD / KID on EfficientNet-Lite0 features of source and adapted samples against 100 held-out
+Twitter emoji, with the real-vs-real distance of the 25 training images as a floor).
 """
 
 from __future__ import annotations
@@ -60,12 +61,8 @@ def run_demo(
     options = {"output_dir": str(out / "training"), "progress": progress, "seed": seed, **options}
     tuned = source.adapt(TARGET, method=method, steps=steps, **options)
     tuned.card_data["credits"] = "\n\n".join(filter(None, [source.card_data.get("credits"), TARGET_CREDIT]))
-    if tuned.generator is source.generator:  # an adapter method: ship the adapter alone
-        saved = out / "adapter"
-        tuned.save_adapter(saved, method)
-    else:
-        saved = out / "adapted"
-        tuned.save_pretrained(saved)
+    saved = out / "adapted"  # the whole adapted pipeline; an adapter method's adapter is inside (adapters/0)
+    tuned.save_pretrained(saved)
 
     n = 8
     real = load_images(TARGET, source.generator.config.resolution)[:n]

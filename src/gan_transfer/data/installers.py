@@ -11,13 +11,17 @@ import sys
 from pathlib import Path
 
 
+class FetchError(RuntimeError):
+    """A package installer failed: the message names the command and what it printed."""
+
+
 def run(command: list[str], cwd: Path | None = None) -> None:
-    """Run ``command``; a failure raises ``RuntimeError`` with the command and the end of its error output."""
+    """Run ``command``; a failure raises :class:`FetchError` with the command and the end of its error output."""
     try:
         subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True)
     except (OSError, subprocess.CalledProcessError) as err:
         detail = getattr(err, "stderr", "") or str(err)
-        raise RuntimeError(
+        raise FetchError(
             f"Could not fetch: the command `{' '.join(command)}` failed ({detail.strip()[-300:]}). "
             "Check that its package registry can be reached."
         ) from None

@@ -14,6 +14,7 @@ import torch
 from .._version import __version__
 from ..adapters import Adapter
 from ..data import list_image_files, load_images
+from ..data.installers import FetchError
 from ..hub import read_json, resolve_folder, write_json
 from ..models import GanModel
 from ..pipelines import GanPipeline, make_image_grid, save_image
@@ -322,18 +323,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the offline main job: adapt the bundled emoji GAN to 25 Twitter emoji")
     p.add_argument("--output", default="demo_out", help="folder for samples.png, adapted/, metrics.json")
-    p.add_argument("--method", default="transfer_gan", help="transfer_gan (default), bsa (writes an adapter), minegan")
+    p.add_argument("--method", default="transfer_gan", help="transfer_gan (default), bsa, minegan")
     p.add_argument("--steps", type=int, default=None, help="default: 100 (transfer_gan), 300 (bsa), 200 (minegan)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
     return parser
 
 
+# What a user can cause and fix: bad input or options, missing files, a diverged run, a failed download. Anything
+# else is a bug in gan_transfer and stays a traceback, so it can be reported.
+USER_ERRORS = (ValueError, FileNotFoundError, TrainingDiverged, FetchError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, TypeError, TrainingDiverged, RuntimeError) as err:
+    except USER_ERRORS as err:
         print(f"gan-transfer {args.command}: {err}", file=sys.stderr)
         return 2
 
