@@ -100,6 +100,9 @@ class Recipe:
         record = {k: v for k, v in dataclasses.asdict(used).items() if k not in RUNTIME_OPTIONS}
         out.hyperparameters = {"method": self.name, "num_images": x.shape[0], **record, **out.hyperparameters}
         out.card_data["tags"] = list(dict.fromkeys([self.name, *self.extra_tags, *out.card_data.get("tags", [])]))
+        for model in (out.generator, out.discriminator):  # handed back as ordinary models: trainable, eval mode
+            if model is not None:
+                model.requires_grad_(True).eval()
         if out.adapter is not None:
             out.adapter.config.method = self.name
             out.adapter.config.hyperparameters = out.hyperparameters

@@ -124,7 +124,7 @@ class CGANTransfer(Recipe):
         collapsed = trained.collapse()
         new_generator = None
         if c.fine_tune_generator:
-            new_generator = trainer.sampling_generator.generator.requires_grad_(True).eval()
+            new_generator = trainer.sampling_generator.generator
             collapsed.config.base_model_hash = None  # it belongs to the fine-tuned generator
         if c.stage2_steps:
             stage2 = dataclasses.replace(c, steps=c.stage2_steps, output_dir=c.output_dir and f"{c.output_dir}/stage2")
@@ -133,7 +133,7 @@ class CGANTransfer(Recipe):
             second = GanTrainer(stage2, side, NewClassCritic(d, k), x, z_dim=generator.config.z_dim,
                                 class_labels=labels, num_classes=m)  # fmt: skip
             result.history += second.fit(callbacks).history
-            new_generator = second.sampling_generator.generator.requires_grad_(True).eval()
+            new_generator = second.sampling_generator.generator
             collapsed.config.base_model_hash = None  # it now belongs to the fine-tuned generator
         return FitOutput(generator=new_generator, adapter=collapsed, result=result,
                          hyperparameters={"num_new_classes": m})  # fmt: skip

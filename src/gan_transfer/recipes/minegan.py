@@ -153,14 +153,9 @@ class MineGAN(Recipe):
             results.append(trainer.fit(callbacks))
             side = trainer.sampling_generator
         adapter = side.to_adapter()
-        new_generator = None
-        if c.stage2:
-            new_generator = side.trained_generator().requires_grad_(True).eval()
-        else:
-            side.generator.requires_grad_(True)
         return FitOutput(
-            generator=new_generator,
-            discriminator=d.requires_grad_(True).eval() if c.stage2 else None,
+            generator=side.trained_generator() if c.stage2 else None,
+            discriminator=d if c.stage2 else None,
             adapter=adapter,
             result=_merge(results),
             card_data={"tags": tags},

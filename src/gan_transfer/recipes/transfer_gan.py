@@ -96,10 +96,7 @@ class TransferGAN(Recipe):
             config, GeneratorSide(g), d, x, z_dim=g.config.z_dim, class_labels=labels, num_classes=num_classes
         )
         result = trainer.fit(callbacks)
-        trained = trainer.sampling_generator.generator
-        trained.requires_grad_(True).eval()
-        d.requires_grad_(True).eval()
-        return FitOutput(generator=trained, discriminator=d, result=result, config=config)
+        return FitOutput(generator=trainer.sampling_generator.generator, discriminator=d, result=result, config=config)
 
     def _num_classes(self, g: Generator, labels: torch.Tensor | None) -> int:
         if labels is None:
