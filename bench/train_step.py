@@ -20,22 +20,13 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from gan_transfer.models import BigGANDiscriminator, BigGANGenerator, ResNetDiscriminator, ResNetGenerator
-from gan_transfer.recipes import GanTrainer, TrainConfig
+from gan_transfer.recipes import GanTrainer, GeneratorSide, TrainConfig
 from gan_transfer.recipes.losses import gradient_penalty
 
 FAMILIES = {
     "resnet (WGAN-GP)": (ResNetGenerator, ResNetDiscriminator, "wgan-gp"),
     "biggan (hinge)": (BigGANGenerator, BigGANDiscriminator, "hinge"),
 }
-
-
-class Side(torch.nn.Module):
-    def __init__(self, g: torch.nn.Module) -> None:
-        super().__init__()
-        self.generator = g
-
-    def forward(self, z, y):
-        return self.generator(z)
 
 
 def matmul_peak(n: int = 2048, reps: int = 10) -> float:
@@ -84,7 +75,7 @@ def engine_loop(g, d, images, loss, batch, steps, warmup, precision="no"):
         betas=(0.0, 0.9),
         mixed_precision=precision,
     )
-    trainer = GanTrainer(config, Side(g), d, images, z_dim=g.config.z_dim)
+    trainer = GanTrainer(config, GeneratorSide(g), d, images, z_dim=g.config.z_dim)
     stamps = []
     trainer.fit(callbacks=[lambda step, logs, draw: stamps.append(time.perf_counter())])
     return statistics.median(b - a for a, b in zip(stamps[warmup - 1 : -1], stamps[warmup:], strict=True)), trainer
