@@ -17,6 +17,7 @@ RANK = {
     "hub": 1, "latents": 1,
     "models": 2, "data": 2, "rendering": 2, "zoo": 2,
     "adapters": 3, "metrics": 3,
+    "convert": 3,
     "recipes": 4,
     "pipelines": 5,
     "cli": 6,

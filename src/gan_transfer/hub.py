@@ -209,6 +209,41 @@ def resolve_folder(
     return folder
 
 
+HUB_FILE_PREFIX = "hf://"
+
+
+def resolve_file(
+    path_or_hub_file: PathLike,
+    *,
+    revision: str | None = None,
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+) -> Path:
+    """A local file, or ``hf://owner/repo/path/in/repo`` downloaded (or read from the Hub cache when offline)."""
+    text = str(path_or_hub_file)
+    if not text.startswith(HUB_FILE_PREFIX):
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"'{text}' is not a file; pass a local path or hf://owner/repo/file for a file on the Hub."
+            )
+        return path
+    parts = text[len(HUB_FILE_PREFIX) :].split("/", 2)
+    if len(parts) < 3 or not all(parts) or ".." in parts[2].split("/"):
+        raise FileNotFoundError(f"'{text}' is not of the form hf://owner/repo/path/to/file; check it.")
+    offline = offline_mode(local_files_only)
+    try:
+        return Path(huggingface_hub.hf_hub_download(
+            f"{parts[0]}/{parts[1]}", parts[2], revision=revision, local_files_only=offline, token=token,
+            library_name=LIBRARY_NAME, library_version=__version__,
+        ))  # fmt: skip
+    except (LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError,
+            HFValidationError) as err:  # fmt: skip
+        why = "offline mode is on and it is not in the Hub cache" if offline else type(err).__name__
+        message = f"Could not get '{text}' ({why}); check the repo, the file name and your token."
+        raise FileNotFoundError(message) from None
+
+
 # ---------------------------------------------------------------------------------------------------- cards
 def render_card(title: str, card_data: Mapping[str, Any] | None, body: str) -> str:
     """A model card: YAML metadata (licence, datasets, base model, tags) plus a markdown body."""

@@ -63,6 +63,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _label(text: str) -> int | str:
+    """A class label on the command line: an id, or a class name the model knows."""
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
 def _parse_value(text: str) -> Any:
     try:
         return json.loads(text)
@@ -255,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="pipeline folder or Hub repo id")
     p.add_argument("--adapter", action="append", help="adapter folder or Hub id to apply (repeatable)")
     p.add_argument("--num-images", type=int, default=16)
-    p.add_argument("--class-labels", type=int, nargs="+", default=None, help="one label, or one per image")
+    p.add_argument("--class-labels", type=_label, nargs="+", default=None,
+                   help="one label (an id or a class name), or one per image")  # fmt: skip
     p.add_argument("--truncation", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=64)

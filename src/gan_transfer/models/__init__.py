@@ -1,7 +1,8 @@
-"""Architectures only: two GAN families that share one contract (see ``base.py``)."""
+"""Architectures only: three GAN families that share one contract (see ``base.py``)."""
 
 from .base import MODEL_REGISTRY, Discriminator, GanModel, Generator, ModelConfig
 from .biggan import BigGANDiscriminator, BigGANDiscriminatorConfig, BigGANGenerator, BigGANGeneratorConfig
+from .dcgan import DCGANDiscriminator, DCGANDiscriminatorConfig, DCGANGenerator, DCGANGeneratorConfig
 from .layers import NormLayer
 from .multi_source import MultiSourceGenerator
 from .resnet import ResNetDiscriminator, ResNetDiscriminatorConfig, ResNetGenerator, ResNetGeneratorConfig
@@ -12,6 +13,10 @@ __all__ = [
     "BigGANDiscriminatorConfig",
     "BigGANGenerator",
     "BigGANGeneratorConfig",
+    "DCGANDiscriminator",
+    "DCGANDiscriminatorConfig",
+    "DCGANGenerator",
+    "DCGANGeneratorConfig",
     "Discriminator",
     "GanModel",
     "Generator",

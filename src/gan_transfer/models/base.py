@@ -22,6 +22,7 @@ class ModelConfig:
     resolution: int
     num_classes: int = 0
     channels: int = 3
+    class_names: tuple[str, ...] = ()  # optional names of the classes, usable as labels (one per class)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):  # JSON gives lists where the dataclass wants tuples
@@ -32,6 +33,10 @@ class ModelConfig:
             raise ValueError(f"channels={self.channels}: use 1 (grayscale) or 3 (RGB).")
         if self.num_classes < 0:
             raise ValueError(f"num_classes={self.num_classes}: use 0 for unconditional or the number of classes.")
+        if self.class_names and len(self.class_names) != self.num_classes:
+            raise ValueError(
+                f"{len(self.class_names)} class names for {self.num_classes} classes; give one name per class."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -130,7 +135,7 @@ class Generator(GanModel):
             raise ValueError(f"This generator is already class-conditional ({self.config.num_classes} classes).")
         if num_classes < 1:
             raise ValueError(f"num_classes={num_classes}: a conditional generator needs at least one class.")
-        target = type(self)(dataclasses.replace(self.config, num_classes=num_classes)).to(self.device, self.dtype)
+        target = type(self)(self.conditional_config(num_classes)).to(self.device, self.dtype)
         own_norms, new_norms = self.normalization_layers(), target.normalization_layers()
         norm_keys = tuple(f"{name}." for name in new_norms)
         source = self.state_dict()
@@ -142,6 +147,10 @@ class Generator(GanModel):
             layer.init_from_unconditional(own_norms[name])
         target.card_data = dict(self.card_data)
         return target.train(self.training)
+
+    def conditional_config(self, num_classes: int) -> ModelConfig:
+        """The config of this generator's class-conditional copy (families with a choice of conditioning say which)."""
+        return dataclasses.replace(self.config, num_classes=num_classes)
 
     def normalization_layers(self) -> dict[str, NormLayer]:
         return {name: m for name, m in self.named_modules() if isinstance(m, NormLayer)}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from tqdm.auto import tqdm
 
 from .. import zoo  # noqa: F401  (registers the bundled names gan-transfer/NAME)
+from ..hub import resolve_file
 from ..latents import sample_latents
 from ..models import Discriminator, Generator, MultiSourceGenerator
 from ..rendering import to_pil
@@ -89,6 +91,31 @@ class GanPipeline(Pipeline):
             card["base_model"] = names
         return cls(generator, pipelines[0].discriminator, card_data=card)
 
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path_or_hub_file: str | Path,
+        format: str | None = None,
+        *,
+        card_data: dict[str, Any] | None = None,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        **options: Any,
+    ) -> GanPipeline:
+        """A pipeline from someone else's checkpoint file (a local path or ``hf://owner/repo/file``).
+
+        ``format``: a registered layout (``gan_transfer.convert.CHECKPOINT_FORMATS``; e.g. ``"dcgan"``), or None to
+        recognise it. ``options`` go to the format (``class_names``, ``num_classes``, ``resolution``, …). The file is
+        read without running pickled code. ``card_data``: licence, credits, … for the card.
+        """
+        from ..convert import convert_checkpoint  # pipelines → convert, imported when first used
+
+        path = resolve_file(path_or_hub_file, revision=revision, local_files_only=local_files_only, token=token)
+        converted = convert_checkpoint(path, format, **options)
+        card = {**converted.card_data, **(card_data or {})}
+        return cls(converted.generator, converted.discriminator, card_data=card)
+
     @property
     def selector_probabilities(self) -> list[float] | None:
         """MineGAN's p_i (one per source, summing to 1) of the active multi-source miner, if any."""
@@ -102,7 +129,7 @@ class GanPipeline(Pipeline):
     def __call__(
         self,
         num_images: int = 1,
-        class_labels: int | list[int] | torch.Tensor | None = None,
+        class_labels: int | str | list[int | str] | torch.Tensor | None = None,
         truncation: float = 1.0,
         generator: torch.Generator | None = None,
         latents: torch.Tensor | None = None,
@@ -112,7 +139,7 @@ class GanPipeline(Pipeline):
     ) -> GanPipelineOutput | tuple[Any, torch.Tensor, torch.Tensor | None]:
         """Generate ``num_images`` images (or one per row of ``latents``).
 
-        ``class_labels``: one int for all, or one per image; drawn uniformly from ``generator`` when a
+        ``class_labels``: one int (or class name) for all, or one per image; drawn uniformly from ``generator`` when a
         class-conditional model gets none. ``truncation``: see :func:`sample_latents`. Seeded calls are
         reproducible; the images do not depend on ``batch_size`` beyond float rounding.
         """
@@ -148,8 +175,20 @@ class GanPipeline(Pipeline):
             return images, latents, labels
         return GanPipelineOutput(images=images, latents=latents, class_labels=labels)
 
+    def class_ids(self, class_labels: Any) -> Any:
+        """Class names (the generator's ``config.class_names``) → their ids; ids and tensors pass through."""
+        names = list(self.generator.config.class_names)
+        items = [class_labels] if isinstance(class_labels, str) else class_labels
+        if not isinstance(items, (list, tuple)) or not any(isinstance(x, str) for x in items):
+            return class_labels
+        unknown = [x for x in items if isinstance(x, str) and x not in names]
+        if unknown:
+            known = ", ".join(names) if names else "none (this model's classes have no names; use ids)"
+            raise ValueError(f"Unknown class '{unknown[0]}'; this model's classes are: {known}.")
+        return [names.index(x) if isinstance(x, str) else x for x in items]
+
     def _class_labels(
-        self, class_labels: int | list[int] | torch.Tensor | None, num: int, generator: torch.Generator | None
+        self, class_labels: Any, num: int, generator: torch.Generator | None
     ) -> torch.Tensor | None:
         active = self._active()
         k = self.generator.config.num_classes + sum(a.extra_classes(self.generator) for a in active)
@@ -162,7 +201,7 @@ class GanPipeline(Pipeline):
             return None
         if class_labels is None:
             return torch.randint(0, k, (num,), generator=generator)
-        labels = torch.as_tensor(class_labels, dtype=torch.long).reshape(-1)
+        labels = torch.as_tensor(self.class_ids(class_labels), dtype=torch.long).reshape(-1)
         if labels.numel() == 1:
             labels = labels.expand(num).clone()
         if labels.numel() != num:

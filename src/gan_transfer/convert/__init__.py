@@ -1,0 +1,11 @@
+"""Checkpoint formats: someone else's GAN files → this library's models, never running pickled code.
+
+``GanPipeline.from_checkpoint(path, format=...)`` and ``gan-transfer convert FORMAT SRC OUT`` use this registry;
+each foreign layout is one file here (today: ``dcgan``).
+"""
+
+from . import dcgan  # noqa: F401  (registers the format)
+from .base import CHECKPOINT_FORMATS, CheckpointFormat, Converted, convert_checkpoint, read_checkpoint, register_format
+
+__all__ = ["CHECKPOINT_FORMATS", "CheckpointFormat", "Converted", "convert_checkpoint", "read_checkpoint",
+           "register_format"]  # fmt: skip

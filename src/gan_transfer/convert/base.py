@@ -1,0 +1,122 @@
+"""Reading checkpoints that other code bases wrote, without ever running pickled code, and the format registry.
+
+A checkpoint format (one file per foreign layout) says whether a state dict looks like its own (``matches``) and
+turns one into this library's models (``convert``), with the config inferred from tensor shapes. Files are read with
+``torch.load(weights_only=True)`` (or safetensors): a file that needs pickled code to load is refused with a sentence
+saying why and what to do instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from ..models import Discriminator, Generator
+from ..registry import Registry
+
+CHECKPOINT_FORMATS: Registry[type[CheckpointFormat]] = Registry("checkpoint format")
+# Where training scripts commonly keep the generator's state dict inside a checkpoint dictionary.
+STATE_KEYS = ("netG_state_dict", "generator_state_dict", "state_dict_G", "netG", "generator", "G", "g_ema",
+              "state_dict", "model_state_dict", "model")  # fmt: skip
+StateDict = dict[str, torch.Tensor]
+
+
+@dataclasses.dataclass
+class Converted:
+    """What a format makes of a checkpoint: models and what the card should say."""
+
+    generator: Generator
+    discriminator: Discriminator | None = None
+    card_data: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class CheckpointFormat:
+    """One foreign layout: ``name`` (what ``format=`` says), ``matches`` and ``convert``."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    def matches(self, state: StateDict) -> bool:
+        raise NotImplementedError
+
+    def convert(self, state: StateDict, source: str, **options: Any) -> Converted:
+        raise NotImplementedError
+
+
+def register_format(cls: type[CheckpointFormat]) -> type[CheckpointFormat]:
+    """Class decorator: make a checkpoint format reachable by its ``name``."""
+    return CHECKPOINT_FORMATS.register(cls.name)(cls)
+
+
+def read_checkpoint(path: str | os.PathLike) -> Any:
+    """The object stored in ``path`` (.safetensors, or a PyTorch file read with ``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Checkpoint '{path}' does not exist; check the path.")
+    if path.suffix == ".safetensors":
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError) as err:
+            raise ValueError(f"'{path}' is not a readable safetensors file ({err}); download it again.") from None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(
+            f"'{path}' can only be loaded by running the pickled code inside it ({reason[:200]}), which gan_transfer "
+            "never does. Re-save its tensors where it was made, e.g. torch.save(model.state_dict(), 'weights.pt'), "
+            "or as .safetensors, and convert that file."
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
+        raise ValueError(
+            f"'{path}' is not a complete PyTorch checkpoint ({type(err).__name__}: {str(err)[:160]}); it may be "
+            "truncated: download it again."
+        ) from None
+
+
+def find_state_dict(obj: Any, source: str) -> StateDict:
+    """The tensor dictionary in a checkpoint: the object itself, or the first of :data:`STATE_KEYS` it holds."""
+    if _is_state_dict(obj):
+        return dict(obj)
+    if isinstance(obj, Mapping):
+        for key in STATE_KEYS:
+            if key in obj and _is_state_dict(obj[key]):
+                return dict(obj[key])
+        keys = ", ".join(map(str, list(obj)[:12]))
+        raise ValueError(
+            f"'{source}' holds a dictionary without a tensor state dict under any key gan_transfer knows (keys: "
+            f"{keys}); known keys: {', '.join(STATE_KEYS)}. Save the generator's state_dict() on its own and convert "
+            "that."
+        )
+    raise ValueError(f"'{source}' holds a {type(obj).__name__}, not a state dict; save model.state_dict() instead.")
+
+
+def _is_state_dict(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and bool(obj) and all(torch.is_tensor(v) for v in obj.values())
+
+
+def convert_checkpoint(path: str | os.PathLike, format: str | None = None, **options: Any) -> Converted:
+    """Read ``path`` and convert it with ``format`` (or the one registered format whose layout it matches)."""
+    source = str(path)
+    state = find_state_dict(read_checkpoint(path), source)
+    if format is not None:
+        return CHECKPOINT_FORMATS.get(format)().convert(state, source, **options)
+    found = [name for name, cls in CHECKPOINT_FORMATS.items() if cls().matches(state)]
+    if len(found) != 1:
+        keys = sorted(state)
+        seen = ", ".join(keys[:10]) + (f", … ({len(keys)} in all)" if len(keys) > 10 else "")
+        why = "no registered format knows its layout" if not found else f"several formats match ({', '.join(found)})"
+        raise ValueError(
+            f"'{source}': {why} (keys seen: {seen}); formats known: {', '.join(CHECKPOINT_FORMATS.names())}. "
+            "Pass format=... if you know which it is."
+        )
+    return CHECKPOINT_FORMATS.get(found[0])().convert(state, source, **options)
