@@ -1,10 +1,13 @@
-"""The ``gan-transfer`` command: generate, adapt, evaluate, info, demo."""
+"""The ``gan-transfer`` command: generate, adapt, evaluate, convert, info, data, train-source, demo."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,7 @@ import torch
 
 from .._version import __version__
 from ..adapters import Adapter
+from ..convert import CHECKPOINT_FORMATS
 from ..data import list_image_files, load_images
 from ..data.installers import FetchError
 from ..hub import read_json, resolve_folder, write_json
@@ -197,6 +201,33 @@ def cmd_train_source(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert(args: argparse.Namespace) -> int:
+    """Someone else's checkpoint → an ordinary pipeline folder, written whole or not at all."""
+    out = Path(args.output)
+    if out.exists():
+        raise ValueError(f"'{out}' already exists; choose a new output folder (convert never overwrites).")
+    options: dict[str, Any] = {}
+    if args.class_names:
+        options["class_names"] = args.class_names
+    for key in ("num_classes", "resolution"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+    card = {k: v for k, v in (("license", args.license), ("credits", args.credits)) if v}
+    pipe = GanPipeline.from_checkpoint(args.source, args.format, card_data=card,
+                                       local_files_only=args.local_files_only, **options)  # fmt: skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    try:
+        pipe.save_pretrained(tmp)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    g = pipe.generator
+    print(f"Converted {args.source} ({args.format}): {type(g).__name__} {g.config.resolution} px, "
+          f"{g.config.num_classes} classes, {g.num_parameters():,} parameters → {out}")  # fmt: skip
+    return 0
+
+
 def describe(path_or_id: str, *, revision: str | None = None, local_files_only: bool = False) -> dict[str, Any]:
     """What a pipeline, model or adapter folder holds: class, config, parameter counts."""
     folder = resolve_folder(path_or_id, revision=revision, local_files_only=local_files_only)
@@ -321,6 +352,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any engine option")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train_source)
+
+    p = sub.add_parser("convert", help="turn someone else's checkpoint into a pipeline folder (no pickled code runs)")
+    p.add_argument("format", help="checkpoint layout: " + ", ".join(CHECKPOINT_FORMATS.names()))
+    p.add_argument("source", help="checkpoint file, or hf://owner/repo/path/to/file")
+    p.add_argument("output", help="new folder for the pipeline")
+    p.add_argument("--class-names", nargs="+", default=None, help="names of the classes, in the model's order")
+    p.add_argument("--num-classes", type=int, default=None, help="number of classes (when they have no names)")
+    p.add_argument("--resolution", type=int, default=None, help="check the file is for this resolution")
+    p.add_argument("--license", default=None, help="licence of the weights, for the card (e.g. mit)")
+    p.add_argument("--credits", default=None, help="who trained it and on what, for the card")
+    p.add_argument("--local-files-only", action="store_true", help="never use the network; read the Hub cache only")
+    p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("info", help="print a pipeline's, model's or adapter's config and parameter counts")
     p.add_argument("path", help="folder or Hub repo id")

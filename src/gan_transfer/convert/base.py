@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -68,7 +69,9 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
         except (SafetensorError, OSError) as err:
             raise ValueError(f"'{path}' is not a readable safetensors file ({err}); download it again.") from None
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's note on unusual pickle protocols: the refusal below says enough
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(

@@ -31,6 +31,11 @@ def _modules(state: StateDict) -> dict[int, dict[str, torch.Tensor]]:
     return dict(sorted(groups.items()))
 
 
+def _looks_like_critic(first: torch.Tensor, last: torch.Tensor) -> bool:
+    """Conv2d weights are (out, in, k, k): a critic takes 1 or 3 image channels in and gives one logit out."""
+    return first.shape[1] in (1, 3) and last.shape[0] == 1 and last.shape[1] > 3
+
+
 @register_format
 class DCGANFormat(CheckpointFormat):
     name = "dcgan"
@@ -60,6 +65,11 @@ class DCGANFormat(CheckpointFormat):
             raise ValueError(message) from None
         convs = [i for i, g in groups.items() if g.get("weight") is not None and g["weight"].ndim == 4]
         norms = [i for i, g in groups.items() if "running_mean" in g]
+        if convs and _looks_like_critic(groups[convs[0]]["weight"], groups[convs[-1]]["weight"]):
+            raise ValueError(
+                f"'{source}' looks like a DCGAN discriminator (image channels in, one logit out), not a generator; "
+                "convert the generator's file (only generators are imported in this format)."
+            )
         order = sorted(convs + norms)
         expected = ["conv" if k % 2 == 0 else "norm" for k in range(len(order))]
         if len(convs) < 4 or [("conv" if i in convs else "norm") for i in order] != expected or len(norms) != len(
@@ -70,11 +80,6 @@ class DCGANFormat(CheckpointFormat):
                 "does not have (conv, BN, …, conv); it is not a DCGAN-tutorial generator."
             )
         first, last = groups[convs[0]]["weight"], groups[convs[-1]]["weight"]
-        if first.shape[1] in (1, 3) and last.shape[0] == 1 and last.shape[1] > 3:
-            raise ValueError(
-                f"'{source}' looks like a DCGAN discriminator (image channels in, one logit out), not a generator; "
-                "convert the generator's file (only generators are imported in this format)."
-            )
         found = 2 ** (len(convs) + 1)
         if resolution is not None and resolution != found:
             raise ValueError(

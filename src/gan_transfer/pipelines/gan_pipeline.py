@@ -254,7 +254,8 @@ class GanPipeline(Pipeline):
         kind = f"class-conditional ({g.config.num_classes} classes)" if g.config.num_classes else "unconditional"
         d = self.discriminator
         lines = [
-            f"A {kind} `{type(g).__name__}` at {g.config.resolution} px ({g.num_parameters():,} parameters)"
+            f"{'An' if kind[0] in 'aeiou' else 'A'} {kind} `{type(g).__name__}` at {g.config.resolution} px "
+            f"({g.num_parameters():,} parameters)"
             + (f" with its `{type(d).__name__}` ({d.num_parameters():,} parameters)." if d else "."),
             "",
             "```python",
