@@ -56,6 +56,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.0, 0.999)
     adam_eps: float = 1e-8
     d_steps: int = 1  # discriminator steps per generator step
+    critic_warmup: int = 0  # discriminator-only steps against the frozen generator before step 1 (a new critic)
     aux_weight: float = 1.0  # AC-GAN classification loss, when D has a classifier and labels exist
     ema_decay: float | None = 0.999  # None = no EMA of the generator
     diffaugment: str = ""  # e.g. "color,translation,cutout"
@@ -74,6 +75,8 @@ class TrainConfig:
         self.betas = tuple(self.betas)  # type: ignore[assignment]
         check_loss(self.loss)
         augment.parse_policy(self.diffaugment)
+        if self.critic_warmup < 0:
+            raise ValueError(f"critic_warmup={self.critic_warmup}: use 0 or more steps.")
         for name in ("steps", "batch_size", "d_steps", "checkpoint_every", "sample_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}: use at least 1.")
@@ -508,6 +511,9 @@ class GanTrainer:
         if self.D is not None:
             self.D.train()
         with synced_batch_norm(self.G, self.world > 1):
+            if self.step == 0 and self.D is not None and self.opt_d is not None:
+                for _ in range(c.critic_warmup):  # the critic learns the source from the target first, G untouched
+                    self._d_step()
             while self.step < c.steps:
                 logs: dict[str, float] = {}
                 if self.D is None:
