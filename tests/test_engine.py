@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -301,3 +302,24 @@ def test_callbacks_draw_what_the_adapted_pipeline_draws(method, options):
     final = tuned(latents=z, output_type="pt").images
     torch.testing.assert_close((seen[-1] + 1) / 2, final, atol=1e-5, rtol=0)
     assert not torch.allclose(seen[0], seen[-1])  # the draws follow training
+
+
+def test_critic_warmup_trains_only_the_critic_first():
+    """critic_warmup=N runs N discriminator steps against the frozen source before step 1: with steps=1 the
+    generator sees one update either way, the critic N more; the source pipeline is untouched."""
+    from gan_transfer.recipes import GanTrainer, GeneratorSide, TrainConfig
+
+    pipe = tiny_pipeline("resnet")
+    g0 = {k: v.clone() for k, v in pipe.generator.state_dict().items()}
+    config = TrainConfig(steps=1, loss="hinge", ema_decay=None, critic_warmup=3, **FAST)
+    side = GeneratorSide(copy.deepcopy(pipe.generator))
+    d = copy.deepcopy(pipe.discriminator)
+    trainer = GanTrainer(config, side, d, target() * 2 - 1, z_dim=pipe.generator.config.z_dim)
+    calls = []
+    original = trainer._d_step
+    trainer._d_step = lambda: calls.append(trainer.step) or original()
+    trainer.fit()
+    assert calls == [0, 0, 0, 0, 0], "3 warm-up steps, then d_steps=2 in step 1, all before the first G step"
+    assert all(torch.equal(v, pipe.generator.state_dict()[k]) for k, v in g0.items())
+    with pytest.raises(ValueError, match="critic_warmup=-1"):
+        TrainConfig(critic_warmup=-1)
