@@ -80,9 +80,11 @@ def test_demo_through_the_console_script(tmp_path):
     args = [str(script), "demo", "--output", str(tmp_path), "--steps", "2", "--quiet"]
     done = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert PIL.Image.open(tmp_path / "samples.png").size == (8 * 32, 3 * 32)
+    assert PIL.Image.open(tmp_path / "samples.png").size == (8 * 64, 3 * 64)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["source"] == "gan-transfer/emoji-google" and metrics["method"] == "transfer_gan"
+    assert metrics["source"] == "gan-transfer/digiface-faces" and metrics["method"] == "transfer_gan"
+    card = (tmp_path / "adapted" / "README.md").read_text()
+    assert "research only" in card and "Twemoji person faces" in card
     assert (tmp_path / "adapted" / "model_index.json").is_file()
     assert str(tmp_path / "adapted") in done.stdout
 
@@ -96,21 +98,22 @@ def test_real_demo_flow_with_a_tiny_bundled_source(tmp_path, monkeypatch):
     source = tiny_pipeline("biggan")
     source.card_data = {"license": "apache-2.0", "credits": "Noto Emoji, Apache-2.0."}
     source.save_pretrained(tmp_path / "zoo" / "emoji-google")
-    assert demo.source_available()
-    result = demo.run_demo(tmp_path / "out", method="bsa", steps=1, progress=False, perceptual_resolution=32)
+    assert demo.source_available("emoji")
+    result = demo.run_demo(tmp_path / "out", demo="emoji", method="bsa", steps=1, progress=False,
+                           perceptual_resolution=32)  # fmt: skip
     assert PIL.Image.open(tmp_path / "out" / "samples.png").size == (8 * 32, 3 * 32)
     saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert set(saved["scores"]) == {
         "source vs held-out",
         "adapted vs held-out",
-        "25 training images vs held-out (floor)",
+        "training images vs held-out (floor)",
     }
     assert "FD (EfficientNet-Lite0)" in saved["scores"]["adapted vs held-out"] and result["steps"] == 1
     card = (tmp_path / "out" / "adapted" / "adapters" / "0" / "README.md").read_text()
     assert "Noto Emoji" in card and "Twemoji" in card and "CC-BY 4.0" in card
     reloaded = GanPipeline.from_pretrained(tmp_path / "out" / "adapted")
     assert reloaded.active_adapters == ["bsa"] and reloaded.generator is not None
-    full = demo.run_demo(tmp_path / "full", steps=1, progress=False, batch_size=8, d_steps=1)  # the default method
+    full = demo.run_demo(tmp_path / "full", demo="emoji", steps=1, progress=False, batch_size=8, d_steps=1)
     assert full["saved"].endswith("adapted") and (tmp_path / "full" / "adapted" / "model_index.json").is_file()
 
 

@@ -272,7 +272,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     out = Path(args.output)
-    result = run_demo(out, method=args.method, steps=args.steps, progress=not args.quiet)
+    result = run_demo(out, demo=args.demo, method=args.method, steps=args.steps, progress=not args.quiet)
     for name, scores in result["scores"].items():
         print(f"{name}: " + ", ".join(f"{k} = {v:.4g}" for k, v in scores.items() if "std" not in k))
     print(
@@ -370,10 +370,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hub_args(p)
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("demo", help="the offline main job: adapt the bundled emoji GAN to 25 Twitter emoji")
+    p = sub.add_parser("demo", help="the offline main job: adapt the bundled real face GAN to 25 cartoon faces")
     p.add_argument("--output", default="demo_out", help="folder for samples.png, adapted/, metrics.json")
-    p.add_argument("--method", default="transfer_gan", help="transfer_gan (default), bsa, minegan")
-    p.add_argument("--steps", type=int, default=None, help="default: 100 (transfer_gan), 300 (bsa), 200 (minegan)")
+    p.add_argument("--demo", default="faces", choices=["faces", "emoji"],
+                   help="faces (default): digiface-faces → Twemoji person faces; emoji: emoji-google → Twitter emoji")
+    p.add_argument("--method", default=None, help="default transfer_gan; bsa, minegan")
+    p.add_argument("--steps", type=int, default=None,
+                   help="default (faces / emoji): transfer_gan 150 / 100, bsa 200 / 300, minegan 150 / 200")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
     return parser
