@@ -107,6 +107,8 @@ class Generator(GanModel):
 
     class_embedding_dim: int
     discriminator_class: ClassVar[type[Discriminator]]
+    first_feature_map: nn.Module
+    blocks: nn.ModuleList
 
     def embed_classes(self, class_labels: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -156,7 +158,11 @@ class Generator(GanModel):
         return {name: m for name, m in self.named_modules() if isinstance(m, NormLayer)}
 
     def block_modules(self) -> dict[str, nn.Module]:
-        raise NotImplementedError
+        """The modules whose outputs are the feature maps: ``first_feature_map`` (named "stem") and ``blocks``.
+
+        Families built as stem → blocks (all three here) declare those two attributes; others override this.
+        """
+        return {"stem": self.first_feature_map, **{f"blocks.{i}": b for i, b in enumerate(self.blocks)}}
 
     def class_condition(
         self, batch: int, class_labels: torch.Tensor | None, class_embedding: torch.Tensor | None

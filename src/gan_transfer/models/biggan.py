@@ -89,9 +89,6 @@ class BigGANGenerator(Generator):
     def class_embedding_module(self) -> nn.Module | None:
         return self.shared
 
-    def block_modules(self) -> dict[str, nn.Module]:
-        return {"stem": self.first_feature_map, **{f"blocks.{i}": b for i, b in enumerate(self.blocks)}}
-
     def forward(
         self,
         z: torch.Tensor,

@@ -121,9 +121,6 @@ class DCGANGenerator(Generator):
         start exactly as the source (concat conditioning would add untrained label columns)."""
         return dataclasses.replace(self.config, num_classes=num_classes, conditioning="bn")
 
-    def block_modules(self) -> dict[str, nn.Module]:
-        return {"stem": self.first_feature_map, **{f"blocks.{i}": b for i, b in enumerate(self.blocks)}}
-
     def forward(
         self,
         z: torch.Tensor,

@@ -68,9 +68,6 @@ class ResNetGenerator(Generator):
         """One-hot rows: the class embedding of a table-BN generator is a mix of its classes."""
         return F.one_hot(class_labels, self.config.num_classes).to(self.dtype)
 
-    def block_modules(self) -> dict[str, nn.Module]:
-        return {"stem": self.first_feature_map, **{f"blocks.{i}": b for i, b in enumerate(self.blocks)}}
-
     def forward(
         self,
         z: torch.Tensor,
