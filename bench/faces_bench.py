@@ -39,6 +39,11 @@ SETTINGS = {
         "MineGAN stage 1": ("minegan", {**FAST_GAN, "stage2": False}),
         "MineGAN stage 1 + 200 warm-up": ("minegan", {**FAST_GAN, "stage2": False, "critic_warmup": 200}),
     },
+    "paper-lr": {  # the papers' own loss and critic steps at a larger learning rate (their few-shot lr is 1e-5)
+        "TransferGAN (WGAN-GP, 5 critic steps, lr 1e-4)": ("transfer_gan", {"batch_size": 16, "lr_g": 1e-4,
+                                                                              "lr_d": 1e-4}),
+        "MineGAN stage 1 (paper: WGAN-GP, 5 critic steps, lr 1e-4)": ("minegan", {"batch_size": 16, "stage2": False}),
+    },
     "demo": {
         "TransferGAN (paper: WGAN-GP, 5 critic steps, lr 1e-5)": ("transfer_gan", {"batch_size": 16}),
         "TransferGAN (hinge, lr 1e-4)": ("transfer_gan", {**FAST_GAN, "lr_g": 1e-4, "lr_d": 1e-4}),

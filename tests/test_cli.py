@@ -82,7 +82,8 @@ def test_demo_through_the_console_script(tmp_path):
     assert done.returncode == 0, done.stderr
     assert PIL.Image.open(tmp_path / "samples.png").size == (8 * 64, 3 * 64)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["source"] == "gan-transfer/digiface-faces" and metrics["method"] == "transfer_gan"
+    assert metrics["source"] == "gan-transfer/digiface-faces" and metrics["method"] == "minegan"
+    assert GanPipeline.from_pretrained(tmp_path / "adapted").active_adapters == ["minegan"]
     card = (tmp_path / "adapted" / "README.md").read_text()
     assert "research only" in card and "Twemoji person faces" in card
     assert (tmp_path / "adapted" / "model_index.json").is_file()

@@ -374,9 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="demo_out", help="folder for samples.png, adapted/, metrics.json")
     p.add_argument("--demo", default="faces", choices=["faces", "emoji"],
                    help="faces (default): digiface-faces → Twemoji person faces; emoji: emoji-google → Twitter emoji")
-    p.add_argument("--method", default=None, help="default transfer_gan; bsa, minegan")
+    p.add_argument("--method", default=None, help="faces: minegan (default), transfer_gan, bsa; emoji: transfer_gan "
+                   "(default), bsa, minegan")
     p.add_argument("--steps", type=int, default=None,
-                   help="default (faces / emoji): transfer_gan 150 / 100, bsa 200 / 300, minegan 150 / 200")
+                   help="default (faces / emoji): minegan 150 / 200, transfer_gan 150 / 100, bsa 200 / 300")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
     return parser
