@@ -261,7 +261,8 @@ class GeneratorSide(nn.Module):
 
 
 class GanTrainer:
-    """Trains ``generator`` (z, class_labels → images) against ``discriminator`` on ``images``.
+    """Trains ``generator`` (a :class:`GeneratorSide`) against ``discriminator`` on ``images`` — or, with no
+    discriminator, by the side's own ``reconstruction_loss``.
 
     ``images``: (N, C, H, W) in [-1, 1]. ``class_labels``: (N,) real labels for conditional training (fake labels
     are drawn uniformly from ``num_classes``). Parameters with ``requires_grad=False`` stay frozen.
@@ -270,8 +271,8 @@ class GanTrainer:
     def __init__(
         self,
         config: TrainConfig,
-        generator: nn.Module,
-        discriminator: nn.Module,
+        generator: GeneratorSide,
+        discriminator: nn.Module | None,
         images: torch.Tensor,
         *,
         z_dim: int,
