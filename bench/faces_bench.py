@@ -62,7 +62,6 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=250)
     args = parser.parse_args()
     warnings.simplefilter("ignore", UserWarning)  # "no discriminator": expected here, it is the point
-    torch.set_num_threads(max(1, torch.get_num_threads()))
 
     files = list_image_files(TRAIN)
     if args.targets < len(files):

@@ -1,9 +1,10 @@
-"""Atomic file writes: a file appears whole or not at all. Imports nothing of the library (every layer may use it)."""
+"""Atomic writes: a file or a folder appears whole or not at all. Imports nothing of the library."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,3 +23,25 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``path``; it becomes ``path`` only if the block finishes.
+
+    An existing ``path`` is first moved aside to ``.NAME.old`` and removed after the swap, so a crash in between
+    leaves one whole copy (``.NAME.old``) to recover from.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    old = path.parent / f".{path.name}.old"
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

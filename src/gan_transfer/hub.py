@@ -41,7 +41,7 @@ CARD_NAME = "README.md"
 PathLike = str | os.PathLike
 
 
-# ----------------------------------------------------------------------------------------------- atomic files
+# ----------------------------------------------------------------------------------------- JSON and text files
 def write_json(path: PathLike, data: Mapping[str, Any]) -> None:
     with atomic_write(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")

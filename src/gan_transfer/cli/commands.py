@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +13,7 @@ import torch
 
 from .._version import __version__
 from ..adapters import Adapter
+from ..atomic import atomic_folder
 from ..convert import CHECKPOINT_FORMATS
 from ..data import list_image_files, load_images
 from ..data.installers import FetchError
@@ -215,13 +213,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     card = {k: v for k, v in (("license", args.license), ("credits", args.credits)) if v}
     pipe = GanPipeline.from_checkpoint(args.source, args.format, card_data=card,
                                        local_files_only=args.local_files_only, **options)  # fmt: skip
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
+    with atomic_folder(out) as tmp:
         pipe.save_pretrained(tmp)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     g = pipe.generator
     print(f"Converted {args.source} ({args.format}): {type(g).__name__} {g.config.resolution} px, "
           f"{g.config.num_classes} classes, {g.num_parameters():,} parameters → {out}")  # fmt: skip

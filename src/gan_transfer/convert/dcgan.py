@@ -70,15 +70,15 @@ class DCGANFormat(CheckpointFormat):
                 f"'{source}' looks like a DCGAN discriminator (image channels in, one logit out), not a generator; "
                 "convert the generator's file (only generators are imported in this format)."
             )
-        order = sorted(convs + norms)
-        expected = ["conv" if k % 2 == 0 else "norm" for k in range(len(order))]
-        if len(convs) < 4 or [("conv" if i in convs else "norm") for i in order] != expected or len(norms) != len(
-            convs
-        ) - 1 or len(order) != len(groups):
+        kinds = ["conv" if i in convs else "norm" if i in norms else "other" for i in groups]
+        alternating = kinds == ["conv", "norm"] * (len(kinds) // 2) + ["conv"]  # conv, BN, …, conv: nothing else
+        if len(convs) < 4 or not alternating:
             raise ValueError(
                 f"'{source}' has {len(convs)} convolutions and {len(norms)} batch norms in an order a DCGAN generator "
                 "does not have (conv, BN, …, conv); it is not a DCGAN-tutorial generator."
             )
+        if any(set(groups[c]) != {"weight"} for c in convs):
+            raise ValueError(f"'{source}' has convolution biases; DCGAN-tutorial generators have none.")
         first, last = groups[convs[0]]["weight"], groups[convs[-1]]["weight"]
         found = 2 ** (len(convs) + 1)
         if resolution is not None and resolution != found:
@@ -113,7 +113,5 @@ class DCGANFormat(CheckpointFormat):
             bn.setdefault("num_batches_tracked", torch.tensor(0))
             own.update({f"blocks.{b}.norm.bn.{name}": t for name, t in bn.items()})
             own[f"blocks.{b}.conv.weight"] = groups[conv]["weight"]
-        if set(groups[convs[-1]]) != {"weight"} or any(set(groups[c]) != {"weight"} for c in convs):
-            raise ValueError(f"'{source}' has convolution biases; DCGAN-tutorial generators have none.")
         load_state_dict_strict(g, {k_: v.float() for k_, v in own.items()}, f"'{source}'")
         return Converted(generator=g.eval())

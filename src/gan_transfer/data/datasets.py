@@ -17,7 +17,6 @@ import gzip
 import io
 import json
 import os
-import shutil
 import tarfile
 import tempfile
 import zipfile
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 
+from ..atomic import atomic_folder
 from ..hub import write_json
 from . import installers
 
@@ -78,15 +78,10 @@ def cache_root() -> Path:
 
 def _save_arrays(folder: Path, images: np.ndarray, labels: np.ndarray, names: list[str], classes: list[str]) -> None:
     """Write the unpacked set atomically: a temporary folder renamed into place."""
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
+    with atomic_folder(folder) as tmp:
         np.save(tmp / "images.npy", images)
         np.save(tmp / "labels.npy", labels.astype(np.int64))
         write_json(tmp / "index.json", {"names": names, "classes": classes})
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------- the sets

@@ -76,7 +76,6 @@ class Recipe:
 
     name: ClassVar[str]
     config_class: ClassVar[type[TrainConfig]]
-    extra_tags: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
@@ -99,7 +98,7 @@ class Recipe:
         used = out.config or self.config
         record = {k: v for k, v in dataclasses.asdict(used).items() if k not in RUNTIME_OPTIONS}
         out.hyperparameters = {"method": self.name, "num_images": x.shape[0], **record, **out.hyperparameters}
-        out.card_data["tags"] = list(dict.fromkeys([self.name, *self.extra_tags, *out.card_data.get("tags", [])]))
+        out.card_data["tags"] = list(dict.fromkeys([self.name, *out.card_data.get("tags", [])]))
         for model in (out.generator, out.discriminator):  # handed back as ordinary models: trainable, eval mode
             if model is not None:
                 model.requires_grad_(True).eval()

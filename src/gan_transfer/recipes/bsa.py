@@ -79,7 +79,9 @@ class LatentReconstruction(GeneratorSide):
         super().__init__(generator, train_generator=False)
         self.adapter, self.config = adapter, config
         self.latents = nn.Parameter(torch.zeros(target_features[0].shape[0], generator.config.z_dim))
-        self.__dict__["frozen"] = (extractor, target_features)  # plain attribute: not a submodule or buffer
+        self.frozen = (extractor, target_features)  # a tuple: neither a submodule nor a buffer
+
+    plotted_losses = ("pixel_l1", "perceptual")
 
     def param_groups(self, lr: float) -> list[dict]:
         return [{"params": list(self.adapter.parameters()), "lr": lr},
@@ -102,8 +104,8 @@ class LatentReconstruction(GeneratorSide):
         with attach([self.adapter], g, context):
             recon = g(z, class_labels=labels if g.config.num_classes else None)
         pixel = F.l1_loss(recon, images)
-        feats = extractor.to(recon.device).blocks(recon, c.perceptual_resolution)
-        perceptual = sum(F.l1_loss(f, t[index.to(t.device)].to(f)) for f, t in zip(feats, targets, strict=True))
+        feats = extractor.blocks(recon, c.perceptual_resolution)
+        perceptual = sum(F.l1_loss(f, t[index].to(f)) for f, t in zip(feats, targets, strict=True))
         perceptual = perceptual / len(feats)
         draws = torch.randn(c.latent_draws * n, d, generator=rng).to(self.latents)
         latent = chamfer(self.latents[index], draws)
@@ -146,6 +148,7 @@ class BSA(Recipe):
         trainer = GanTrainer(config, side, None, images, z_dim=g.config.z_dim,
                              class_labels=labels if conditional else None,
                              num_classes=(g.config.num_classes or classes) if conditional else 0)  # fmt: skip
+        side.frozen = (net.to(trainer.device), [t.to(trainer.device) for t in targets])  # where the engine trains
         result = trainer.fit(callbacks)
         trained = trainer.sampling_generator
         result.extras["latents"] = trained.latents.detach().clone()

@@ -15,8 +15,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import os
-import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -31,13 +29,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .._version import __version__
+from ..atomic import atomic_folder
 from ..hub import load_weights, read_json, save_weights, write_json
 from ..rendering import make_image_grid, plot_curves, save_image, to_pil
 from . import augment
 from .losses import check_loss, discriminator_loss, generator_loss, gradient_penalty, r1_penalty
 
 CHECKPOINT = "checkpoint"
-PLOTTED = ("d_loss", "g_loss", "pixel_l1", "perceptual")  # the curves of losses.png, where a run logs them
 DrawFn = Callable[..., torch.Tensor]  # draw(z, class_labels=None) → images of the model as it stands, no grad
 StepCallback = Callable[[int, dict[str, float], DrawFn], None]  # (step, logs, draw), after every generator step
 
@@ -214,13 +212,15 @@ class GeneratorSide(nn.Module):
       and :meth:`record_winners` hears which candidate won;
     - :meth:`regularizer`: the method's own penalty added to the generator loss (None = none);
     - :meth:`param_groups`: optimiser groups (e.g. a separate learning rate for BSA's latents);
-    - :meth:`reconstruction_loss`: the step of a method without a discriminator.
+    - :meth:`reconstruction_loss`: the step of a method without a discriminator (and ``plotted_losses``, which of
+      its logs go into the loss plot).
 
     A generator that is not trained (``train_generator=False``) is frozen once, here: no gradients, and it stays in
     eval mode (its running statistics kept) whatever mode the side is put in.
     """
 
     candidates: int = 1
+    plotted_losses: tuple[str, ...] = ("d_loss", "g_loss")  # the logged losses drawn in losses.png
 
     def __init__(self, generator: nn.Module, train_generator: bool = True) -> None:
         super().__init__()
@@ -458,11 +458,15 @@ class GanTrainer:
         finally:
             for p in self.d_params:
                 p.requires_grad_(True)
+        self._update_generator()
+        return logs
+
+    def _update_generator(self) -> None:
+        """After the generator side's backward: average gradients over processes, step, update the EMA."""
         self._sync_grads(self.g_params)
         self.opt_g.step()
         if self.ema is not None:
             self._update_ema()
-        return logs
 
     def _reconstruction_step(self) -> dict[str, float]:
         """One step of a method without a discriminator: the generator side's own loss on a batch of images."""
@@ -473,11 +477,17 @@ class GanTrainer:
             loss, logs = self.G.reconstruction_loss(self.images[index], labels, index, self.gen_z)
         self._check_finite(loss, "reconstruction")
         self.accelerator.backward(loss)
-        self._sync_grads(self.g_params)
-        self.opt_g.step()
-        if self.ema is not None:
-            self._update_ema()
+        self._update_generator()
         return logs
+
+    def _step(self) -> dict[str, float]:
+        """One generator step: the side's reconstruction step without a critic, else d_steps critic steps + one."""
+        if self.D is None:
+            return self._reconstruction_step()
+        logs: dict[str, float] = {}
+        for _ in range(self.config.d_steps if self.opt_d is not None else 0):
+            logs.update(self._d_step())
+        return {**logs, **self._g_step()}
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -512,18 +522,11 @@ class GanTrainer:
         if self.D is not None:
             self.D.train()
         with synced_batch_norm(self.G, self.world > 1):
-            if self.step == 0 and self.D is not None and self.opt_d is not None:
+            if self.step == 0 and self.opt_d is not None:
                 for _ in range(c.critic_warmup):  # the critic learns the source from the target first, G untouched
                     self._d_step()
             while self.step < c.steps:
-                logs: dict[str, float] = {}
-                if self.D is None:
-                    logs.update(self._reconstruction_step())
-                else:
-                    if self.opt_d is not None:
-                        for _ in range(c.d_steps):
-                            logs.update(self._d_step())
-                    logs.update(self._g_step())
+                logs = self._step()
                 self.step += 1
                 self.history.append({"step": self.step, **logs})
                 bar.update(1)
@@ -539,7 +542,7 @@ class GanTrainer:
             if module is not None:
                 module.to(memory_format=torch.contiguous_format)
         if self.out is not None and main and self.history:
-            curves = {k: [h[k] for h in self.history if k in h] for k in PLOTTED if k in self.history[-1]}
+            curves = {k: [h[k] for h in self.history if k in h] for k in self.G.plotted_losses}
             plot_curves(curves, self.out / "losses.png", title=f"generator step (1..{self.step})")
         seconds = time.perf_counter() - started
         return TrainResult(self.history, self.step, seconds, self.out, self.seconds_before + seconds)
@@ -603,18 +606,9 @@ class GanTrainer:
             return  # never overwrite a good checkpoint with broken weights
         if self.accelerator.is_main_process:
             tensors, meta = self._state_tensors()
-            final = self.out / CHECKPOINT
-            tmp = self.out / f".{CHECKPOINT}.tmp"
-            old = self.out / f".{CHECKPOINT}.old"
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-            save_weights(tensors, tmp / "state.safetensors")
-            write_json(tmp / "state.json", {"config": self.config.to_dict(), **meta})
-            if final.exists():
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
+            with atomic_folder(self.out / CHECKPOINT) as tmp:
+                save_weights(tensors, tmp / "state.safetensors")
+                write_json(tmp / "state.json", {"config": self.config.to_dict(), **meta})
         self.last_good_checkpoint = self.step
         self.accelerator.wait_for_everyone()
 
