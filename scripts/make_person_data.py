@@ -18,14 +18,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import shutil
-import subprocess
 import tarfile
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from gan_transfer.atomic import atomic_folder
+from gan_transfer.data import installers
 
 PACKAGE = "emoji-datasource-twitter@16.0.0"
 SUBCATEGORY = "person"
@@ -34,13 +34,6 @@ DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src" / "gan_transfer" / "zo
 TRAIN_NAME = "twitter-person-25"
 HELDOUT_NAME = "twitter-person-heldout"
 MIN_HELDOUT = 50
-
-
-def npm_pack(spec: str, folder: Path) -> Path:
-    """Fetch the package tarball into ``folder`` (nothing installed); returns its path."""
-    subprocess.run(["npm", "pack", "--silent", spec], cwd=folder, check=True, capture_output=True, text=True)
-    (tarball,) = folder.glob("*.tgz")
-    return tarball
 
 
 def collect(tar: tarfile.TarFile) -> list[tuple[dict, list[tuple[str, bytes]]]]:
@@ -88,21 +81,10 @@ def split(bases: list, shots: int, seed: int) -> tuple[list, list[tuple[str, byt
 
 
 def write_atomic(folder: Path, files: list[tuple[str, bytes]]) -> None:
-    """Write the PNGs into a temporary sibling folder, then rename it into place (replacing any old folder)."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    old = folder.parent / f".{folder.name}.old"
-    try:
+    """Write the PNGs into a temporary sibling folder, then swap it into place (replacing any old folder)."""
+    with atomic_folder(folder) as tmp:
         for name, data in files:
             (tmp / name).write_bytes(data)
-        os.chmod(tmp, 0o755)
-        shutil.rmtree(old, ignore_errors=True)
-        if folder.exists():
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def describe(label: str, bases: list, n_images: int) -> None:
@@ -119,7 +101,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        tarball = npm_pack(PACKAGE, Path(tmp))
+        tarball = installers.npm_pack(PACKAGE, Path(tmp))
         with tarfile.open(tarball) as tar:
             bases = collect(tar)
     total = sum(len(files) for _, files in bases)

@@ -35,6 +35,7 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the finished folder is an ordinary one
     old = path.parent / f".{path.name}.old"
     try:
         yield tmp
