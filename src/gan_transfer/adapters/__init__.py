@@ -2,6 +2,7 @@
 
 from .base import ADAPTER_REGISTRY, Adapter, AdapterConfig, CallContext, attach, register_adapter
 from .class_propagation import ClassPropagationAdapter
+from .i2i_adaptor import I2IAdaptor
 from .miner import MinerAdapter, MultiSourceMinerAdapter
 from .scale_shift import BatchStatisticsAdapter, ScaleShiftAdapter, interpolate
 
@@ -12,6 +13,7 @@ __all__ = [
     "BatchStatisticsAdapter",
     "CallContext",
     "ClassPropagationAdapter",
+    "I2IAdaptor",
     "MinerAdapter",
     "MultiSourceMinerAdapter",
     "ScaleShiftAdapter",

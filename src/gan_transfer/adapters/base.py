@@ -38,6 +38,7 @@ class CallContext:
 
     generator: Generator
     class_labels: torch.Tensor | None = None
+    features: list[torch.Tensor] | None = None  # per level, what an image-conditioned adapter adds (TransferI2I)
 
 
 def register_adapter(cls: type[Adapter]) -> type[Adapter]:

@@ -3,6 +3,7 @@
 from .base import MODEL_REGISTRY, Discriminator, GanModel, Generator, ModelConfig
 from .biggan import BigGANDiscriminator, BigGANDiscriminatorConfig, BigGANGenerator, BigGANGeneratorConfig
 from .dcgan import DCGANDiscriminator, DCGANDiscriminatorConfig, DCGANGenerator, DCGANGeneratorConfig
+from .domains import DomainDiscriminator, DomainGenerator
 from .layers import NormLayer
 from .multi_source import MultiSourceGenerator
 from .resnet import ResNetDiscriminator, ResNetDiscriminatorConfig, ResNetGenerator, ResNetGeneratorConfig
@@ -18,6 +19,8 @@ __all__ = [
     "DCGANGenerator",
     "DCGANGeneratorConfig",
     "Discriminator",
+    "DomainDiscriminator",
+    "DomainGenerator",
     "GanModel",
     "Generator",
     "ModelConfig",

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..hub import HubMixin
+from ..hub import CLASS_KEY, HubMixin
 from ..registry import Registry
 from .layers import NormLayer
 
@@ -71,6 +71,13 @@ class GanModel(nn.Module, HubMixin):
 
     def config_dict(self) -> dict[str, Any]:
         return self.config.to_dict()
+
+    @staticmethod
+    def from_stamped(entry: dict[str, Any], source: str) -> GanModel:
+        """A fresh model from a stamped config (a member of a composite model), its class from the registry."""
+        fields = {k: v for k, v in entry.items() if not k.startswith("_")}
+        cls = MODEL_REGISTRY.get(entry[CLASS_KEY])
+        return cls(cls.make_config(fields, source))
 
     @classmethod
     def _from_config_dict(cls, class_name: str, fields: dict[str, Any], source: str) -> GanModel:
@@ -163,6 +170,18 @@ class Generator(GanModel):
         Families built as stem → blocks (all three here) declare those two attributes; others override this.
         """
         return {"stem": self.first_feature_map, **{f"blocks.{i}": b for i, b in enumerate(self.blocks)}}
+
+    def input_modules(self) -> dict[str, nn.Module]:
+        """The modules that run before the first block (z projection, class embedding, the named first map).
+
+        Families register them before ``blocks`` (all three here do); others override this.
+        """
+        out: dict[str, nn.Module] = {}
+        for name, child in self.named_children():
+            if name == "blocks":
+                return out
+            out[name] = child
+        raise NotImplementedError(f"{type(self).__name__} has no 'blocks'; override input_modules.")
 
     def class_condition(
         self, batch: int, class_labels: torch.Tensor | None, class_embedding: torch.Tensor | None

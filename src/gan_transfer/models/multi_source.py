@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..hub import CLASS_KEY, stamp
-from .base import MODEL_REGISTRY, Generator, ModelConfig
+from ..hub import stamp
+from .base import MODEL_REGISTRY, GanModel, Generator, ModelConfig
 
 
 @dataclasses.dataclass
@@ -50,12 +50,9 @@ class MultiSourceGenerator(Generator):
 
     def __init__(self, config: MultiSourceGeneratorConfig | None = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
-        built = []
-        for entry in self.config.sources:
-            fields = {k: v for k, v in entry.items() if not k.startswith("_")}
-            cls = MODEL_REGISTRY.get(entry[CLASS_KEY])
-            built.append(cls(cls.make_config(fields, "MultiSourceGenerator config")))
-        self.sources = nn.ModuleList(built)
+        self.sources = nn.ModuleList(
+            GanModel.from_stamped(e, "MultiSourceGenerator config") for e in self.config.sources
+        )
         self.class_embedding_dim = 0
 
     @classmethod

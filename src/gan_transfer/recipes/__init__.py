@@ -12,6 +12,7 @@ from .cgan_transfer import CGANTransfer, CGANTransferConfig
 from .engine import GanTrainer, GeneratorSide, TrainConfig, TrainingDiverged, TrainResult
 from .minegan import MineGAN, MineGANConfig
 from .transfer_gan import TransferGAN, TransferGANConfig, make_conditional
+from .transfer_i2i import TransferI2I, TransferI2IConfig
 
 
 def get_recipe(method: str, **overrides: Any) -> Recipe:
@@ -37,6 +38,8 @@ __all__ = [
     "TrainingDiverged",
     "TransferGAN",
     "TransferGANConfig",
+    "TransferI2I",
+    "TransferI2IConfig",
     "get_recipe",
     "make_conditional",
     "normalize_labels",

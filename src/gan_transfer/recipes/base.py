@@ -63,6 +63,7 @@ class FitOutput:
 
     generator: nn.Module | None = None
     discriminator: nn.Module | None = None
+    encoder: nn.Module | None = None  # an image translator's encoder (TransferI2I)
     adapter: Any = None
     result: TrainResult | None = None
     config: Any = None
@@ -76,6 +77,7 @@ class Recipe:
 
     name: ClassVar[str]
     config_class: ClassVar[type[TrainConfig]]
+    translator: ClassVar[bool] = False  # True: it trains an image-to-image translator (an I2IPipeline), not a GAN
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
@@ -99,7 +101,7 @@ class Recipe:
         record = {k: v for k, v in dataclasses.asdict(used).items() if k not in RUNTIME_OPTIONS}
         out.hyperparameters = {"method": self.name, "num_images": x.shape[0], **record, **out.hyperparameters}
         out.card_data["tags"] = list(dict.fromkeys([self.name, *out.card_data.get("tags", [])]))
-        for model in (out.generator, out.discriminator):  # handed back as ordinary models: trainable, eval mode
+        for model in (out.generator, out.discriminator, out.encoder):  # handed back trainable, in eval mode
             if model is not None:
                 model.requires_grad_(True).eval()
         if out.adapter is not None:

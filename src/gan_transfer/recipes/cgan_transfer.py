@@ -64,7 +64,7 @@ class PropagatedGenerator(GeneratorSide):
             z, labels, emb = transform(z, y + self.adapter.num_old, None)
             return self.generator(z, class_labels=labels, class_embedding=emb)
 
-    def regularizer(self) -> torch.Tensor | None:
+    def regularizer(self, fake: torch.Tensor, inputs: dict, critic: nn.Module | None) -> torch.Tensor | None:
         if not self.adapter.training_form or not any(p.requires_grad for p in self.adapter.residuals.values()):
             return None
         residual, scores = self.adapter.regularizer()

@@ -3,11 +3,13 @@
 A recipe hands the engine a :class:`GeneratorSide` (``forward(z, class_labels)`` → images; its trainable
 parameters are what G's optimiser updates), a discriminator, the target images and a :class:`TrainConfig`. With a
 discriminator the engine runs D/G steps with the chosen loss and penalties; without one it runs the side's own
-reconstruction step (BSA). Either way it brings optional DiffAugment, an EMA of the generator side,
-checkpoints that resume exactly, a progress bar, sample grids and a loss plot. The same code runs on one device or
-under ``accelerate launch`` / ``torchrun``: every random draw is made for the global batch and each process takes its
-slice, gradients are averaged across processes, and batch norm in the generator is synchronised, so a run with
-several processes matches the single-process run with the same global batch.
+reconstruction step (BSA; with no images at all, a data-free step such as TransferI2I's adaptor
+self-initialisation). A side that translates images gets a batch of ``inputs`` with every latent. Either way it
+brings optional DiffAugment, an EMA of the generator side, checkpoints that resume exactly, a progress bar,
+sample grids and a loss plot. The same code runs on one device or under ``accelerate launch`` / ``torchrun``:
+every random draw is made for the global batch and each process takes its slice, gradients are averaged across
+processes, and batch norm in the generator is synchronised, so a run with several processes matches the
+single-process run with the same global batch.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from ..atomic import atomic_folder
 from ..hub import load_weights, read_json, save_weights, write_json
 from ..rendering import make_image_grid, plot_curves, save_image, to_pil
 from . import augment
-from .losses import check_loss, discriminator_loss, generator_loss, gradient_penalty, r1_penalty
+from .losses import check_loss, discriminator_loss, fake_term, generator_loss, gradient_penalty, r1_penalty
 
 CHECKPOINT = "checkpoint"
 DrawFn = Callable[..., torch.Tensor]  # draw(z, class_labels=None) → images of the model as it stands, no grad
@@ -208,9 +210,14 @@ class GeneratorSide(nn.Module):
     generator or beside it (a miner, class propagation, BSA's latents and scale/shift) subclass it and override
     what they need; the engine never probes for attributes:
 
+    - ``forward(z, y, x)``: ``x`` is a batch of input images when the engine was given ``inputs`` (a translator,
+      TransferI2I), else it is not passed;
     - ``candidates``: images per latent (MineGAN's supersample: one per source); the critic keeps each group's best,
       and :meth:`record_winners` hears which candidate won;
-    - :meth:`regularizer`: the method's own penalty added to the generator loss (None = none);
+    - :meth:`auxiliary_fakes`: more fakes for the same latents, each batch with its weight in both players' losses
+      (TransferI2I's auxiliary generator, λ_aux);
+    - :meth:`regularizer`: the method's own penalty added to the generator loss (None = none); it sees the step's
+      fakes, its inputs and the critic (frozen for the step), for penalties measured on the critic's features;
     - :meth:`param_groups`: optimiser groups (e.g. a separate learning rate for BSA's latents);
     - :meth:`reconstruction_loss`: the step of a method without a discriminator (and ``plotted_losses``, which of
       its logs go into the loss plot).
@@ -246,7 +253,14 @@ class GeneratorSide(nn.Module):
         """Optimiser groups of the trainable parameters (one group at the generator learning rate by default)."""
         return [{"params": [p for p in self.parameters() if p.requires_grad], "lr": lr}]
 
-    def regularizer(self) -> torch.Tensor | None:
+    def auxiliary_fakes(self, z: torch.Tensor, y: torch.Tensor | None) -> list[tuple[torch.Tensor, float]]:
+        """Extra fake batches for the same latents and their weights (none by default)."""
+        return []
+
+    def regularizer(
+        self, fake: torch.Tensor, inputs: dict[str, Any], critic: nn.Module | None
+    ) -> torch.Tensor | None:
+        """The method's own penalty on this generator step (``inputs``: the step's z, y and x)."""
         return None
 
     def record_winners(self, winners: torch.Tensor) -> None:
@@ -256,7 +270,8 @@ class GeneratorSide(nn.Module):
         self, images: torch.Tensor, labels: torch.Tensor | None, index: torch.Tensor, rng: torch.Generator
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Loss and logs of one step without a discriminator. ``index``: the rows of ``images`` in the training
-        set; ``rng``: the run's seeded stream (draw global-sized tensors from it, so every process agrees)."""
+        set (with no images: this process's rows of the global batch, and ``images`` is None); ``rng``: the run's
+        seeded stream (draw global-sized tensors from it, so every process agrees)."""
         raise NotImplementedError(f"{type(self).__name__} trains adversarially: give the engine a discriminator.")
 
 
@@ -264,8 +279,10 @@ class GanTrainer:
     """Trains ``generator`` (a :class:`GeneratorSide`) against ``discriminator`` on ``images`` — or, with no
     discriminator, by the side's own ``reconstruction_loss``.
 
-    ``images``: (N, C, H, W) in [-1, 1]. ``class_labels``: (N,) real labels for conditional training (fake labels
-    are drawn uniformly from ``num_classes``). Parameters with ``requires_grad=False`` stay frozen.
+    ``images``: (N, C, H, W) in [-1, 1], or None for a data-free reconstruction step (no discriminator).
+    ``class_labels``: (N,) real labels for conditional training (fake labels are drawn uniformly from
+    ``num_classes``). ``inputs``: (M, C, H, W) images the side translates; each step draws a batch of them, epoch
+    after epoch, beside the latents. Parameters with ``requires_grad=False`` stay frozen.
     """
 
     def __init__(
@@ -273,11 +290,12 @@ class GanTrainer:
         config: TrainConfig,
         generator: GeneratorSide,
         discriminator: nn.Module | None,
-        images: torch.Tensor,
+        images: torch.Tensor | None,
         *,
         z_dim: int,
         class_labels: torch.Tensor | None = None,
         num_classes: int = 0,
+        inputs: torch.Tensor | None = None,
     ) -> None:
         self.config = config
         self.accelerator = _accelerator(config)
@@ -292,7 +310,10 @@ class GanTrainer:
         memory = torch.channels_last if config.channels_last else torch.contiguous_format
         self.G = generator.to(self.device, memory_format=memory)
         self.D = None if discriminator is None else discriminator.to(self.device, memory_format=memory)
-        self.images = images.to(self.device)
+        if images is None and discriminator is not None:
+            raise ValueError("Adversarial training needs target images.")
+        self.images = None if images is None else images.to(self.device)
+        self.inputs = None if inputs is None else inputs.to(self.device)
         self.labels = None if class_labels is None else torch.as_tensor(class_labels).long().to(self.device)
         self.z_dim, self.num_classes = z_dim, num_classes
         self.conditional = num_classes > 0
@@ -318,7 +339,8 @@ class GanTrainer:
         self.gen_data = torch.Generator().manual_seed(config.seed)
         self.gen_z = torch.Generator().manual_seed(config.seed + 1)
         self.gen_aug = torch.Generator().manual_seed(config.seed + 2)
-        self.sampler = EpochSampler(images.shape[0], self.gen_data)
+        self.sampler = EpochSampler(config.batch_size if images is None else images.shape[0], self.gen_data)
+        self.input_sampler = None if inputs is None else EpochSampler(inputs.shape[0], self.gen_data)
         self.step = 0
         self.seconds_before = 0.0  # wall-clock of earlier parts of a resumed run
         self.started = time.perf_counter()
@@ -328,6 +350,7 @@ class GanTrainer:
         fixed = torch.Generator().manual_seed(config.seed + 3)  # preview inputs never touch training streams
         self.preview_z = torch.randn(config.num_samples, z_dim, generator=fixed)
         self.preview_y = torch.arange(config.num_samples) % num_classes if self.conditional else None
+        self.preview_x = None if inputs is None else inputs[torch.arange(config.num_samples) % inputs.shape[0]]
 
     def _adam(self, params: list[Any], lr: float) -> torch.optim.Optimizer:
         c = self.config
@@ -346,11 +369,30 @@ class GanTrainer:
         z = torch.randn(b, self.z_dim, generator=self.gen_z)
         y = torch.randint(0, self.num_classes, (b,), generator=self.gen_z) if self.conditional else None
         aug = augment.sample_params(self.config.diffaugment, b, self.gen_aug)
-        return {
+        drawn = {
             "z": self._shard(z),
             "y": None if y is None else self._shard(y),
             "aug": {k: self._shard(v) for k, v in aug.items()},
         }
+        if self.input_sampler is not None:
+            drawn["x"] = self._shard(self.inputs[self.input_sampler.take(b).to(self.inputs.device)])
+        return drawn
+
+    @staticmethod
+    def _generate(g: nn.Module, drawn: dict[str, Any]) -> torch.Tensor:
+        """The side's images for drawn (or preview) inputs: ``g(z, y)``, or ``g(z, y, x)`` for a translator."""
+        return g(drawn["z"], drawn["y"]) if drawn.get("x") is None else g(drawn["z"], drawn["y"], drawn["x"])
+
+    def _auxiliary_loss(self, drawn: dict[str, Any], aug: dict[str, torch.Tensor], player: str) -> torch.Tensor | None:
+        """Σ weight · loss of ``player`` ("d" or "g") on the side's auxiliary fakes; None when it has none."""
+        with torch.set_grad_enabled(player == "g"):
+            batches = self.G.auxiliary_fakes(drawn["z"], drawn["y"])
+        total = None
+        for images, weight in batches:
+            logits = self._critic(images.float() if player == "d" else images, drawn["y"], aug).float()
+            term = fake_term(self.config.loss, logits) if player == "d" else generator_loss(self.config.loss, logits)
+            total = weight * term if total is None else total + weight * term
+        return total
 
     def _critic(self, x: torch.Tensor, y: torch.Tensor | None, aug: dict[str, torch.Tensor]) -> torch.Tensor:
         if aug:
@@ -393,7 +435,7 @@ class GanTrainer:
         real_aug = {k: self._shard(v) for k, v in real_aug.items()}
         alpha = self._shard(torch.rand(c.batch_size, generator=self.gen_aug)) if c.loss == "wgan-gp" else None
         with torch.no_grad(), self.accelerator.autocast():
-            fake = self.G(fake_in["z"], fake_in["y"]).float()
+            fake = self._generate(self.G, fake_in).float()
         if c.channels_last:
             real = real.contiguous(memory_format=torch.channels_last)
         self.opt_d.zero_grad(set_to_none=True)
@@ -409,6 +451,9 @@ class GanTrainer:
             if winners is not None:  # the penalty mixes real images with each group's best candidate
                 fake = fake.view(real.shape[0], self.candidates, *fake.shape[1:])[torch.arange(len(winners)), winners]
             loss = discriminator_loss(c.loss, real_logits, fake_logits)
+            auxiliary = self._auxiliary_loss(fake_in, fake_aug, "d")
+            if auxiliary is not None:
+                loss = loss + auxiliary
             logs = {"d_loss": loss.item()}
             if alpha is not None:
                 gp = gradient_penalty(lambda x: self._critic(x, y_real, real_aug), real, fake, alpha)
@@ -436,7 +481,7 @@ class GanTrainer:
         self.D.requires_grad_(False)
         try:
             with self.accelerator.autocast():
-                fake = self.G(inputs["z"], inputs["y"])
+                fake = self._generate(self.G, inputs)
                 logits, winners = self._best_of(
                     self._critic(fake, inputs["y"], self._per_candidate(inputs["aug"])).float()
                 )
@@ -449,7 +494,11 @@ class GanTrainer:
                     aux = F.cross_entropy(self.D.classify(x_aug).float(), inputs["y"])
                     loss = loss + c.aux_weight * aux
                     logs["g_aux"] = aux.item()
-                penalty = self.G.regularizer()  # a generator side may carry its method's own penalty
+                auxiliary = self._auxiliary_loss(inputs, inputs["aug"], "g")
+                if auxiliary is not None:
+                    loss = loss + auxiliary
+                    logs["g_aux_fake"] = auxiliary.item()
+                penalty = self.G.regularizer(fake, inputs, self.D)  # the method's own penalty, if it has one
                 if penalty is not None:
                     loss = loss + penalty
                     logs["g_penalty"] = penalty.item()
@@ -470,11 +519,15 @@ class GanTrainer:
 
     def _reconstruction_step(self) -> dict[str, float]:
         """One step of a method without a discriminator: the generator side's own loss on a batch of images."""
-        index = self._shard(self.sampler.take(self.config.batch_size))
-        labels = None if self.labels is None else self.labels[index]
+        b = self.config.batch_size
+        if self.images is None:  # data-free: the rows of the global batch this process computes
+            index, images, labels = self._shard(torch.arange(b)), None, None
+        else:
+            index = self._shard(self.sampler.take(b))
+            images, labels = self.images[index], None if self.labels is None else self.labels[index]
         self.opt_g.zero_grad(set_to_none=True)
         with self.accelerator.autocast():
-            loss, logs = self.G.reconstruction_loss(self.images[index], labels, index, self.gen_z)
+            loss, logs = self.G.reconstruction_loss(images, labels, index, self.gen_z)
         self._check_finite(loss, "reconstruction")
         self.accelerator.backward(loss)
         self._update_generator()
@@ -553,25 +606,27 @@ class GanTrainer:
         return self.ema if self.ema is not None else self.G
 
     @torch.no_grad()
-    def draw(self, z: torch.Tensor, class_labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Images from the sampling generator in eval mode (what a callback sees of the model mid-run)."""
+    def draw(
+        self, z: torch.Tensor, class_labels: torch.Tensor | None = None, inputs: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Images from the sampling generator in eval mode (what a callback sees of the model mid-run);
+        ``inputs``: the images a translating side translates, one per latent."""
         g = self.sampling_generator
         was = g.training
         g.eval()
+        on = {"z": z, "y": class_labels, "x": inputs}
         try:
-            return g(z.to(self.device), None if class_labels is None else class_labels.to(self.device))
+            return self._generate(g, {k: None if v is None else v.to(self.device) for k, v in on.items()})
         finally:
             g.train(was)
 
     @torch.no_grad()
     def save_samples(self, path: Path) -> None:
-        g = self.sampling_generator
-        was = g.training
-        g.eval()
-        y = None if self.preview_y is None else self.preview_y.to(self.device)
-        images = g(self.preview_z.to(self.device), y)
-        g.train(was)
-        save_image(make_image_grid(to_pil(images)), path)
+        images = self.draw(self.preview_z, self.preview_y, self.preview_x)
+        if self.preview_x is not None:  # a translator: each input above its translation
+            images = torch.cat([self.preview_x.to(images), images])
+        cols = self.config.num_samples if self.preview_x is not None else None
+        save_image(make_image_grid(to_pil(images), cols=cols), path)
 
     # --- checkpoints ----------------------------------------------------------------------------------
     def _state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -598,6 +653,9 @@ class GanTrainer:
         seconds = self.seconds_before + time.perf_counter() - self.started
         meta.update(step=self.step, sampler_pos=self.sampler.pos, history=self.history, version=__version__,
                     seconds=seconds)  # fmt: skip
+        if self.input_sampler is not None:
+            tensors["input_sampler.perm"] = self.input_sampler.perm
+            meta["input_sampler_pos"] = self.input_sampler.pos
         return tensors, meta
 
     def save_checkpoint(self) -> None:
@@ -643,6 +701,9 @@ class GanTrainer:
             gen.set_state(tensors[f"rng.{name}"])
         torch.set_rng_state(tensors["rng.torch"])
         self.sampler.perm, self.sampler.pos = tensors["sampler.perm"], int(meta["sampler_pos"])
+        if self.input_sampler is not None:
+            self.input_sampler.perm = tensors["input_sampler.perm"]
+            self.input_sampler.pos = int(meta["input_sampler_pos"])
         self.step, self.history = int(meta["step"]), list(meta["history"])
         self.seconds_before = float(meta.get("seconds", 0.0))
         self.last_good_checkpoint = self.step

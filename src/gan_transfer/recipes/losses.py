@@ -18,11 +18,21 @@ def check_loss(kind: str) -> str:
 
 def discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """Loss of D on real and fake logits (lower is better for D)."""
+    return real_term(kind, real) + fake_term(kind, fake)
+
+
+def real_term(kind: str, real: torch.Tensor) -> torch.Tensor:
+    """D's loss on real logits."""
     if kind == "wgan-gp":
-        return fake.mean() - real.mean()
-    if kind == "hinge":
-        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
-    return F.softplus(-real).mean() + F.softplus(fake).mean()
+        return -real.mean()
+    return F.relu(1 - real).mean() if kind == "hinge" else F.softplus(-real).mean()
+
+
+def fake_term(kind: str, fake: torch.Tensor) -> torch.Tensor:
+    """D's loss on fake logits (a weighted extra set of fakes adds ``weight · fake_term``)."""
+    if kind == "wgan-gp":
+        return fake.mean()
+    return F.relu(1 + fake).mean() if kind == "hinge" else F.softplus(fake).mean()
 
 
 def generator_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
