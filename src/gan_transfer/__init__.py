@@ -2,6 +2,6 @@
 
 from . import data  # noqa: F401  (registers the image reader that metrics and recipes use)
 from ._version import __version__
-from .pipelines import GanPipeline, GanPipelineOutput
+from .pipelines import GanPipeline, GanPipelineOutput, I2IPipeline, I2IPipelineOutput
 
-__all__ = ["GanPipeline", "GanPipelineOutput", "__version__"]
+__all__ = ["GanPipeline", "GanPipelineOutput", "I2IPipeline", "I2IPipelineOutput", "__version__"]

@@ -4,6 +4,16 @@ from ..latents import sample_latents
 from ..rendering import make_image_grid, save_image
 from .base import Pipeline
 from .gan_pipeline import GanPipeline
-from .outputs import GanPipelineOutput
+from .i2i_pipeline import I2IPipeline
+from .outputs import GanPipelineOutput, I2IPipelineOutput
 
-__all__ = ["GanPipeline", "GanPipelineOutput", "Pipeline", "make_image_grid", "sample_latents", "save_image"]
+__all__ = [
+    "GanPipeline",
+    "GanPipelineOutput",
+    "I2IPipeline",
+    "I2IPipelineOutput",
+    "Pipeline",
+    "make_image_grid",
+    "sample_latents",
+    "save_image",
+]

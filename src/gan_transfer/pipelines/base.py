@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from ..adapters import Adapter, attach
+from ..adapters import Adapter, CallContext, attach
 from ..adapters.base import Inputs
 from ..hub import (
     CARD_NAME,
@@ -237,9 +237,12 @@ class Pipeline(PushToHubMixin):
 
     # --- adapters: running ----------------------------------------------------------------------------
     @contextlib.contextmanager
-    def applied_adapters(self) -> Iterator[Callable[..., Inputs]]:
-        """Install the active adapters' hooks on the base model for this block; yield the input rewriter."""
-        with attach(self._active(), self.adapter_base) as transform:
+    def applied_adapters(self, context: CallContext | None = None) -> Iterator[Callable[..., Inputs]]:
+        """Install the active adapters' hooks on the base model for this block; yield the input rewriter.
+
+        ``context``: per-call state for the hooks beyond the class labels (e.g. a translator's encoder features).
+        """
+        with attach(self._active(), self.adapter_base, context) as transform:
             yield transform
 
     # --- saving and loading ---------------------------------------------------------------------------

@@ -228,6 +228,11 @@ class GanPipeline(Pipeline):
         from ..recipes import get_recipe  # pipelines → recipes, imported when first used
 
         recipe = get_recipe(method, **options)
+        if recipe.translator:
+            raise ValueError(
+                f"Method '{method}' trains an image-to-image translator, not a GAN: use "
+                "I2IPipeline.from_gan(pipe, images_a, images_b) (or gan-transfer translate train)."
+            )
         with self.disable_adapters():
             out = recipe.fit(self.generator, self.discriminator, images, class_labels=class_labels, callbacks=callbacks)
         card = {**self.card_data}

@@ -20,3 +20,18 @@ class GanPipelineOutput:
     images: Any
     latents: torch.Tensor
     class_labels: torch.Tensor | None = None
+
+
+@dataclasses.dataclass
+class I2IPipelineOutput:
+    """What an :class:`I2IPipeline` call returns.
+
+    ``images``: the translations, input-major (input i's ``num_variants`` variants are ``images[i·k : (i+1)·k]``),
+    as PIL images, an array or a tensor (see :class:`GanPipelineOutput`). ``latents`` and ``target_class`` are one
+    per translation, so ``pipe(images, target_class=..., latents=out.latents)`` repeats the call exactly.
+    """
+
+    images: Any
+    latents: torch.Tensor
+    target_class: torch.Tensor
+    num_variants: int = 1
