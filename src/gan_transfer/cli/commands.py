@@ -1,4 +1,4 @@
-"""The ``gan-transfer`` command: generate, adapt, evaluate, convert, info, data, train-source, demo."""
+"""The ``gan-transfer`` command: generate, adapt, translate, evaluate, convert, info, data, train-source, demo."""
 
 from __future__ import annotations
 
@@ -90,7 +90,8 @@ def _class_folders(root: Path) -> tuple[list[Path], list[int], list[str]]:
     return paths, labels, classes
 
 
-def cmd_adapt(args: argparse.Namespace) -> int:
+def _training_options(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """A method's options from ``--set key=value``, ``--steps`` / ``--batch-size`` / ``--seed`` and the run folder."""
     options: dict[str, Any] = {}
     for item in args.set or []:
         key, sep, value = item.partition("=")
@@ -100,8 +101,13 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     for key in ("steps", "batch_size", "seed"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
-    out = Path(args.output)
     options.update(output_dir=str(out / "training"), resume=args.resume, progress=not args.quiet)
+    return options
+
+
+def cmd_adapt(args: argparse.Namespace) -> int:
+    out = Path(args.output)
+    options = _training_options(args, out)
     images: Any = args.images
     labels = None
     if args.class_folders:
@@ -116,6 +122,42 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         f"Adapted with {args.method} in {result.steps} steps ({result.seconds:.1f} s this run); "
         f"pipeline saved to {out / 'pipeline'}, samples and checkpoint in {out / 'training'}"
     )
+    return 0
+
+
+def cmd_translate_train(args: argparse.Namespace) -> int:
+    from ..pipelines import I2IPipeline
+
+    out = Path(args.output)
+    options = _training_options(args, out)
+    gan = GanPipeline.from_pretrained(args.model, revision=args.revision, local_files_only=args.local_files_only)
+    gan.set_progress_bar_config(disable=args.quiet)
+    if args.class_folders:
+        if len(args.images) != 1:
+            raise ValueError("--class-folders takes one folder (one sub-folder per class), not two domain folders.")
+        paths, labels, classes = _class_folders(Path(args.images[0]))
+        print(f"{len(paths)} images in {len(classes)} classes: {', '.join(classes)}")
+        i2i = I2IPipeline.from_gan(gan, paths, class_labels=labels, **options)
+    else:
+        if len(args.images) != 2:
+            raise ValueError("Give two folders (domain 0, domain 1), or one folder with --class-folders.")
+        i2i = I2IPipeline.from_gan(gan, args.images[0], args.images[1], **options)
+    i2i.save_pretrained(out / "pipeline")
+    result = i2i.training_result
+    print(f"Trained a translator in {result.steps} steps ({result.seconds:.1f} s this run); pipeline saved to "
+          f"{out / 'pipeline'}, samples and checkpoints in {out / 'training'}")  # fmt: skip
+    return 0
+
+
+def cmd_translate_apply(args: argparse.Namespace) -> int:
+    from ..pipelines import I2IPipeline
+
+    pipe = I2IPipeline.from_pretrained(args.model, revision=args.revision, local_files_only=args.local_files_only)
+    pipe.set_progress_bar_config(disable=args.quiet)
+    images: Any = args.images[0] if len(args.images) == 1 and Path(args.images[0]).is_dir() else args.images
+    out = pipe(images, target_class=args.target_class, num_variants=args.variants, truncation=args.truncation,
+               generator=torch.Generator().manual_seed(args.seed))  # fmt: skip
+    print(f"Wrote {_write_images(out.images, Path(args.output))} ({args.variants} per input, input-major)")
     return 0
 
 
@@ -308,6 +350,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_hub_args(p)
     p.set_defaults(func=cmd_adapt)
+
+    p = sub.add_parser("translate", help="TransferI2I: train an image-to-image translator from a GAN, or apply one")
+    tsub = p.add_subparsers(dest="action", required=True)
+    t = tsub.add_parser("train", help="train a translator from a source GAN (resumable)")
+    t.add_argument("model", help="source GAN pipeline folder or Hub repo id")
+    t.add_argument("images", nargs="+", help="two folders (domain 0, domain 1), or one with --class-folders")
+    t.add_argument("--class-folders", action="store_true", help="multi-class: one sub-folder of images per class")
+    t.add_argument("--output", default="translator", help="folder: pipeline/ (result) and training/ (checkpoints)")
+    t.add_argument("--steps", type=int, default=None, help="translation steps per direction")
+    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--resume", action="store_true", help="continue from the checkpoints in OUTPUT/training")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="any option of transfer_i2i's config")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_hub_args(t)
+    t.set_defaults(func=cmd_translate_train)
+    t = tsub.add_parser("apply", help="translate images with a trained translator")
+    t.add_argument("model", help="translator pipeline folder or Hub repo id")
+    t.add_argument("images", nargs="+", help="image files, or one folder")
+    t.add_argument("--target-class", type=_label, nargs="+", default=[1],
+                   help="target domain/class id or name, one for all or one per image (default 1)")  # fmt: skip
+    t.add_argument("--variants", type=int, default=1, help="translations per input (different z)")
+    t.add_argument("--truncation", type=float, default=1.0)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--output", default="translations.png", help="a .png/.jpg path for a grid, or a folder")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_hub_args(t)
+    t.set_defaults(func=cmd_translate_apply)
 
     p = sub.add_parser("evaluate", help="score a pipeline (or an image folder) against reference images")
     p.add_argument("source", help="pipeline folder / Hub repo id, or a folder of images")

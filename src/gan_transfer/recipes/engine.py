@@ -631,10 +631,17 @@ class GanTrainer:
     # --- checkpoints ----------------------------------------------------------------------------------
     def _state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors: dict[str, torch.Tensor] = {}
-        meta: dict[str, Any] = {}
+        meta: dict[str, Any] = {"aliases": {}}
+        stored: dict[tuple[Any, ...], str] = {}  # a module shared by two parents (TransferI2I) is stored once
         for name, module in (("G", self.G), ("D", self.D), ("ema", self.ema)):
-            if module is not None:
-                tensors.update({f"{name}.{k}": v for k, v in module.state_dict().items()})
+            if module is None:
+                continue
+            for k, v in module.state_dict().items():
+                ident = (v.data_ptr(), v.dtype, tuple(v.shape), v.stride())
+                if v.numel() and ident in stored:
+                    meta["aliases"][f"{name}.{k}"] = stored[ident]
+                else:
+                    stored[ident], tensors[f"{name}.{k}"] = f"{name}.{k}", v
         for name, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
             if opt is None:
                 continue
@@ -680,6 +687,8 @@ class GanTrainer:
             return
         meta = read_json(folder / "state.json")
         tensors = load_weights(folder / "state.safetensors")
+        for alias, key in meta.get("aliases", {}).items():
+            tensors[alias] = tensors[key]
         for name, module in (("G", self.G), ("D", self.D), ("ema", self.ema)):
             if module is not None:
                 own = {k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(f"{name}.")}
