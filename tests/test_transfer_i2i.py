@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gan_transfer import GanPipeline, I2IPipeline
-from gan_transfer.adapters import Adapter, I2IAdaptor
+from gan_transfer.adapters import Adapter
 from gan_transfer.cli import main
 from gan_transfer.data import list_image_files
 from gan_transfer.models import DCGANDiscriminator, DCGANGenerator, DomainDiscriminator, DomainGenerator
@@ -242,7 +242,7 @@ def test_bad_inputs_get_one_clear_sentence(two_class):
         two_class(GOOGLE[:1], target_class=2)
     with pytest.raises(ValueError, match="channel"):
         two_class(torch.rand(1, 2, 32, 32), target_class=1)
-    with pytest.raises(ValueError, match="I2IPipeline.from_gan"):
+    with pytest.raises(ValueError, match=r"I2IPipeline\.from_gan"):
         source.adapt(GOOGLE, method="transfer_i2i", **FAST)
     with pytest.raises(ValueError, match="class_labels"):
         I2IPipeline.from_gan(source, GOOGLE, **FAST)
