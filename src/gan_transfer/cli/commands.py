@@ -19,7 +19,7 @@ from ..data import list_image_files, load_images
 from ..data.installers import FetchError
 from ..hub import read_json, resolve_folder, write_json
 from ..models import GanModel
-from ..pipelines import GanPipeline, make_image_grid, save_image
+from ..pipelines import PIPELINE_CLASSES, GanPipeline, make_image_grid, save_image
 from ..pipelines.base import INDEX_NAME
 from ..recipes import TrainingDiverged
 
@@ -263,19 +263,26 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _adapter_summary(adapter: Adapter) -> dict[str, Any]:
+    return {"kind": adapter.kind, "values": sum(t.numel() for t in adapter.state_dict().values())}
+
+
 def describe(path_or_id: str, *, revision: str | None = None, local_files_only: bool = False) -> dict[str, Any]:
     """What a pipeline, model or adapter folder holds: class, config, parameter counts."""
     folder = resolve_folder(path_or_id, revision=revision, local_files_only=local_files_only)
     if (folder / INDEX_NAME).is_file():
-        pipe = GanPipeline.from_pretrained(folder)
+        kind = read_json(folder / INDEX_NAME).get("_class_name")
+        pipe = PIPELINE_CLASSES.get(kind, GanPipeline).from_pretrained(folder)
         return {
             "type": "pipeline",
+            "class": type(pipe).__name__,
             "path": str(folder),
             **{
                 name: {"class": type(m).__name__, "parameters": m.num_parameters(), "config": m.config.to_dict()}
                 for name, m in pipe.components.items()
                 if m is not None
             },
+            "adapters": {name: _adapter_summary(pipe.get_adapter(name)) for name in pipe.list_adapters()},
             "card": pipe.card_data,
         }
     if (folder / Adapter.config_name).is_file():

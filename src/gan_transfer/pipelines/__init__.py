@@ -7,7 +7,10 @@ from .gan_pipeline import GanPipeline
 from .i2i_pipeline import I2IPipeline
 from .outputs import GanPipelineOutput, I2IPipelineOutput
 
+PIPELINE_CLASSES: dict[str, type[Pipeline]] = {"GanPipeline": GanPipeline, "I2IPipeline": I2IPipeline}  # by _class_name
+
 __all__ = [
+    "PIPELINE_CLASSES",
     "GanPipeline",
     "GanPipelineOutput",
     "I2IPipeline",
