@@ -73,7 +73,7 @@ def two_class_data(shots: int, heldout: int) -> dict[str, torch.Tensor]:
     }
 
 
-def multi_class_data(shots: int, per_class: int) -> dict[str, torch.Tensor]:
+def multi_class_data(shots: int, per_class: int) -> dict:
     source = GanPipeline.from_pretrained("gan-transfer/emoji-google-cond")
     train, test = load_dataset("emoji-twitter", "train"), load_dataset("emoji-twitter", "test")
     names = list(source.generator.config.class_names) or train.classes
@@ -88,7 +88,7 @@ def multi_class_data(shots: int, per_class: int) -> dict[str, torch.Tensor]:
         hy += [names.index(train.classes[c])] * per_class
     return {"x": torch.cat(x), "y": torch.tensor(y), "heldout": torch.cat(hx), "heldout_y": torch.tensor(hy),
             "all_train": _tensor(train.images), "all_train_y": torch.tensor([names.index(train.classes[c])
-            if train.classes[c] in names else -1 for c in train.labels])}  # fmt: skip
+            if train.classes[c] in names else -1 for c in train.labels]), "names": names}  # fmt: skip
 
 
 def _translate(pipe: I2IPipeline, inputs: torch.Tensor, target, variants: int = 1, seed: int = 7) -> torch.Tensor:
@@ -207,7 +207,7 @@ def run_multi_class(args: argparse.Namespace) -> None:
     source = GanPipeline.from_pretrained("gan-transfer/emoji-google-cond")
     source.set_progress_bar_config(disable=True)
     targets = sorted(set(data["y"].tolist()))
-    names = source.generator.config.class_names
+    names = data["names"]
     held_f = compute_features(data["heldout"], batch_size=32)
     mask = data["all_train_y"] >= 0
     train_f = compute_features(data["all_train"][mask], batch_size=32)

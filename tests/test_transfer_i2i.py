@@ -101,16 +101,22 @@ def test_encoder_starts_as_the_discriminator():
 # --- step (b): self-initialisation ---------------------------------------------------------------------------------
 def test_self_initialisation_lowers_the_alignment_loss_without_data_or_touching_g_and_d():
     g, d = _models("biggan")
-    before = {k: v.clone() for k, v in [*g.state_dict().items(), *d.state_dict().items()]}
+    frozen = {k: v.clone() for k, v in [*g.state_dict().items(), *d.state_dict().items()]}
     taps = find_taps(g, d, 4)
     side = AdaptorSelfInit(g, d, make_adaptor(taps, "resblock"), taps, batch_size=8)
+
+    def alignment_on_fixed_latents() -> float:
+        with torch.no_grad():
+            return side.reconstruction_loss(None, None, torch.arange(8), seeded(99))[0].item()
+
+    before = alignment_on_fixed_latents()
     config = TransferI2IConfig(steps=300, lr_g=1e-3, betas=(0.9, 0.999), batch_size=8, progress=False)
     trainer = GanTrainer(config, side, None, None, z_dim=g.config.z_dim)
     assert trainer.images is None  # nothing to read: the trainer holds no image at all
-    losses = [h["alignment"] for h in trainer.fit().history]
-    assert sum(losses[-10:]) / 10 <= 0.5 * sum(losses[:10]) / 10
+    trainer.fit()
+    assert alignment_on_fixed_latents() <= 0.5 * before  # measured: 1.57 → 0.71
     after = {k: v for k, v in [*g.state_dict().items(), *d.state_dict().items()]}
-    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert all(torch.equal(frozen[k], after[k]) for k in frozen)
 
 
 # --- step (c): the auxiliary generator and the losses ------------------------------------------------------------
