@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -38,6 +39,10 @@ from . import augment
 from .losses import check_loss, discriminator_loss, fake_term, generator_loss, gradient_penalty, r1_penalty
 
 CHECKPOINT = "checkpoint"
+# Options a resumed run may change (the rest shape what the checkpoint holds or how its random streams run).
+RESUMABLE_CHANGES = frozenset({"steps", "lr_g", "lr_d", "betas", "adam_eps", "gp_weight", "r1_gamma", "aux_weight",
+                               "checkpoint_every", "sample_every", "num_samples", "output_dir", "resume", "progress",
+                               "cpu", "mixed_precision"})  # fmt: skip
 DrawFn = Callable[..., torch.Tensor]  # draw(z, class_labels=None) → images of the model as it stands, no grad
 StepCallback = Callable[[int, dict[str, float], DrawFn], None]  # (step, logs, draw), after every generator step
 
@@ -551,17 +556,23 @@ class GanTrainer:
             e.copy_(b)
 
     def _check_finite(self, loss: torch.Tensor, which: str) -> None:
-        if torch.isfinite(loss).all():
-            return
+        if not torch.isfinite(loss).all():
+            self._diverged(f"the {which} loss is {loss.item()}")
+
+    def _check_weights(self) -> None:
+        """Stop, as for a non-finite loss, when a trained weight became NaN or infinite (never save one)."""
+        for name, module in (("generator", self.G), ("discriminator", self.D)):
+            if module is not None and not all(torch.isfinite(p).all() for p in module.parameters()):
+                self._diverged(f"the {name}'s weights are no longer finite (NaN or infinite)")
+
+    def _diverged(self, what: str) -> None:
         if self.last_good_checkpoint is not None:
             kept = f"The last good checkpoint (step {self.last_good_checkpoint}) is in '{self.out / CHECKPOINT}'"
             fix = "lower the learning rates (lr_g, lr_d) and run again with resume=True"
         else:
             kept = "No checkpoint was written yet" + ("" if self.out else " (set output_dir to keep them)")
             fix = "lower the learning rates (lr_g, lr_d) or check the images"
-        raise TrainingDiverged(
-            f"Training diverged at step {self.step + 1}: the {which} loss is {loss.item()}. {kept}; {fix}."
-        )
+        raise TrainingDiverged(f"Training diverged at step {self.step + 1}: {what}. {kept}; {fix}.")
 
     # --- the loop -------------------------------------------------------------------------------------
     def fit(self, callbacks: Sequence[StepCallback] = ()) -> TrainResult:
@@ -580,6 +591,8 @@ class GanTrainer:
                     self._d_step()
             while self.step < c.steps:
                 logs = self._step()
+                if self.step + 1 == c.steps:  # no later loss would show it: check the weights the run ends with
+                    self._check_weights()
                 self.step += 1
                 self.history.append({"step": self.step, **logs})
                 bar.update(1)
@@ -667,8 +680,7 @@ class GanTrainer:
 
     def save_checkpoint(self) -> None:
         """Write the full training state to ``output_dir/checkpoint`` (a whole folder replaced atomically)."""
-        if not all(torch.isfinite(p).all() for p in self.G.parameters()):
-            return  # never overwrite a good checkpoint with broken weights
+        self._check_weights()  # never overwrite a good checkpoint with broken weights
         if self.accelerator.is_main_process:
             tensors, meta = self._state_tensors()
             with atomic_folder(self.out / CHECKPOINT) as tmp:
@@ -676,6 +688,17 @@ class GanTrainer:
                 write_json(tmp / "state.json", {"config": self.config.to_dict(), **meta})
         self.last_good_checkpoint = self.step
         self.accelerator.wait_for_everyone()
+
+    def _check_resumable(self, saved: dict[str, Any], folder: Path) -> None:
+        """Refuse, in one sentence, a resume whose options change what the checkpoint holds or how it runs."""
+        current = json.loads(json.dumps(self.config.to_dict()))
+        for key, value in current.items():
+            if key in saved and key not in RESUMABLE_CHANGES and saved[key] != value:
+                raise ValueError(
+                    f"Cannot resume '{folder}' with {key}={value!r}: the run was started with {key}={saved[key]!r}. "
+                    f"Resume with the same {key} (only {', '.join(sorted(RESUMABLE_CHANGES - {'resume'}))} may "
+                    "change), or give another output_dir."
+                )
 
     def _resume(self) -> None:
         folder = self.out / CHECKPOINT if self.out else None
@@ -686,16 +709,25 @@ class GanTrainer:
             self.accelerator.print(f"No checkpoint in {where}; starting a new run.")
             return
         meta = read_json(folder / "state.json")
+        self._check_resumable(meta.get("config", {}), folder)
         tensors = load_weights(folder / "state.safetensors")
         for alias, key in meta.get("aliases", {}).items():
             tensors[alias] = tensors[key]
         for name, module in (("G", self.G), ("D", self.D), ("ema", self.ema)):
             if module is not None:
                 own = {k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(f"{name}.")}
-                module.load_state_dict(own, strict=True)
+                try:
+                    module.load_state_dict(own, strict=True)
+                except RuntimeError as err:
+                    first = str(err).strip().splitlines()[-1].strip()
+                    raise ValueError(
+                        f"The checkpoint in '{folder}' was made for another model ({first}); resume with the base "
+                        "model and method it was started with, or give another output_dir."
+                    ) from None
         for name, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
             if opt is None:
                 continue
+            wanted = [{k: g[k] for k in ("lr", "betas", "eps")} for g in opt.param_groups]  # this run's options
             state: dict[int, dict[str, Any]] = {}
             for key, value in tensors.items():
                 if key.startswith(f"{name}."):
@@ -705,6 +737,8 @@ class GanTrainer:
                 idx, field = key.split(".", 1)
                 state.setdefault(int(idx), {})[field] = value
             opt.load_state_dict({"state": state, "param_groups": meta[name]["param_groups"]})
+            for group, options in zip(opt.param_groups, wanted, strict=True):  # e.g. a lowered lr takes effect
+                group.update(options)
             _match_param_layout(opt)
         for name, gen in (("data", self.gen_data), ("z", self.gen_z), ("aug", self.gen_aug)):
             gen.set_state(tensors[f"rng.{name}"])
