@@ -14,9 +14,10 @@
 The paper writes the standard log-loss, so ``loss="ns"`` (softplus) is the default; ``"hinge"`` is what its
 predecessor DeepI2I's code uses. The optimiser is not in the paper (its supplement is lost): Adam β = (0, 0.999),
 ε = 1e-6, lr_G 1e-4, lr_D 4e-4 come from DeepI2I's code; batch 32 is DeepI2I's 4 × 8 accumulations. Step counts are
-ours. The paper's ablations are options: ``from_scratch`` (G and D re-initialised), ``init_steps=0`` (no source–target
-initialisation), ``self_init_steps=0`` (no self-initialisation), ``aux_weight_i2i=0`` (no auxiliary generator),
-``shared_blocks`` = k.
+ours, and so is the self-initialisation's optimiser (Adam (0.9, 0.999) at ``lr_self_init``: the paper says only "until
+the loss plateaus"). k is capped by the tapped levels and the generator's blocks (3 at 32 px). The paper's
+ablations are options: ``from_scratch`` (G and D re-initialised), ``init_steps=0`` (no source–target initialisation),
+``self_init_steps=0`` (no self-initialisation), ``aux_weight_i2i=0`` (no auxiliary generator), ``shared_blocks`` = k.
 """
 
 from __future__ import annotations
