@@ -58,3 +58,18 @@ def test_resume_refuses_forbidden_changes_in_one_sentence(tmp_path):
         pipe = tiny_pipeline("biggan")
         config = TrainConfig(steps=3, batch_size=4, progress=False, output_dir=str(tmp_path / "run"), resume=True)
         GanTrainer(config, GeneratorSide(pipe.generator), pipe.discriminator, IMAGES, z_dim=32).fit()
+
+
+def test_atomic_writes_leave_ordinary_permissions(tmp_path):
+    from gan_transfer.atomic import atomic_folder, atomic_write
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    with atomic_write(tmp_path / "atomic.txt") as tmp:
+        tmp.write_text("x")
+    with atomic_folder(tmp_path / "folder") as tmp:
+        (tmp / "inside.txt").write_text("x")
+    (tmp_path / "plain_folder").mkdir()
+    mode = lambda p: p.stat().st_mode & 0o777  # noqa: E731
+    assert mode(tmp_path / "atomic.txt") == mode(plain)
+    assert mode(tmp_path / "folder") == mode(tmp_path / "plain_folder")

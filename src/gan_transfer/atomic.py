@@ -9,6 +9,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+_UMASK = os.umask(0)  # read once (os.umask can only be read by setting it) and put back at once
+os.umask(_UMASK)
+FILE_MODE, FOLDER_MODE = 0o666 & ~_UMASK, 0o777 & ~_UMASK  # what open() and mkdir() would give
+
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
@@ -19,6 +24,8 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        if os.path.exists(tmp):
+            os.chmod(tmp, FILE_MODE)  # mkstemp makes it private; the finished file is an ordinary one
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -35,7 +42,7 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the finished folder is an ordinary one
+    tmp.chmod(FOLDER_MODE)  # mkdtemp makes it private; the finished folder is an ordinary one
     old = path.parent / f".{path.name}.old"
     try:
         yield tmp
