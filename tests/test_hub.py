@@ -6,15 +6,21 @@ import json
 import runpy
 from pathlib import Path
 
+import huggingface_hub
+import PIL.Image
 import pytest
 import torch
+from huggingface_hub import ModelCard
+from huggingface_hub.errors import OfflineModeIsEnabled
 from safetensors.torch import load_file, save_file
 
 import gan_transfer
 from gan_transfer import GanPipeline
+from gan_transfer.cli import main
+from gan_transfer.hub import PushError
 from gan_transfer.models import BigGANGenerator, GanModel, Generator, ResNetDiscriminator, ResNetGenerator
 
-from .conftest import FAMILIES, seeded, tiny_pipeline
+from .conftest import FAMILIES, ChannelAffineAdapter, seeded, tiny_pipeline
 
 
 def images(pipe: GanPipeline, n: int = 4, **kw) -> torch.Tensor:
@@ -53,6 +59,7 @@ def test_folder_layout_and_version_stamp(tmp_path):
         "generator/config.json",
         "generator/model.safetensors",
         "model_index.json",
+        "samples.png",
     ]
     index = json.loads((tmp_path / "model_index.json").read_text())
     assert index["generator"] == ["gan_transfer", "ResNetGenerator"]
@@ -190,3 +197,141 @@ def test_bundled_zoo_names_resolve_without_the_network(tmp_path, monkeypatch):
     torch.testing.assert_close(images(loaded), images(pipe), rtol=0, atol=5e-3)  # float16 storage
     with pytest.raises(FileNotFoundError, match="not in the Hub cache"):
         GanPipeline.from_pretrained("gan-transfer/not-bundled", cache_dir=tmp_path / "empty")
+
+
+# --- sharing: push → Hub-layout cache → load by Hub id, offline ---------------------------------------------------
+def _with_affine(seed: int = 0) -> GanPipeline:
+    pipe = tiny_pipeline("biggan", num_classes=3, seed=seed)
+    pipe.card_data = {"license": "apache-2.0", "credits": "Base trained on test images (CC0)."}
+    adapter = ChannelAffineAdapter.for_generator(pipe.generator)
+    adapter.card_data = {"credits": "Adapted on test emoji (CC0)."}
+    pipe.add_adapter(adapter, "affine")
+    return pipe
+
+
+def _nothing_sent(fake_hub) -> bool:
+    return fake_hub.created == [] and fake_hub.uploads == [] and not fake_hub.cache.exists()
+
+
+def test_push_adapter_then_load_adapter_by_hub_id_offline(fake_hub, monkeypatch):
+    pipe = _with_affine()
+    expected = images(pipe)
+    pipe.push_to_hub("me/affine", adapter_name="affine")
+    assert fake_hub.uploads[0]["files"] == ["README.md", "adapter_config.json", "adapter_model.safetensors",
+                                            "samples.png"]  # fmt: skip
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    fresh = tiny_pipeline("biggan", num_classes=3)  # same seed → the same base weights
+    assert fresh.load_adapter("me/affine", adapter_name="twitter", cache_dir=fake_hub.cache) == "twitter"
+    assert torch.equal(images(fresh), expected)
+    with fresh.disable_adapters():
+        assert torch.equal(images(fresh), images(tiny_pipeline("biggan", num_classes=3)))
+    snapshot = next(fake_hub.cache.glob("models--me--affine/snapshots/*"))
+    grid = PIL.Image.open(snapshot / "samples.png")
+    assert grid.tobytes() == fresh.sample_grid().tobytes()  # the card's grid is what the loaded adapter draws
+    card = ModelCard.load(snapshot / "README.md")
+    assert "base_model_relation" not in card.data.to_dict() and card.data.library_name == "gan_transfer"  # no base
+    assert "pipe.load_adapter('me/affine', adapter_name=" in card.text
+    assert fresh.get_adapter("twitter").card_data["credits"] == (
+        "Base trained on test images (CC0).\n\nAdapted on test emoji (CC0)."
+    )
+
+
+def test_push_pipeline_with_adapters_then_from_pretrained_offline(fake_hub, monkeypatch):
+    pipe = _with_affine()
+    pipe.push_to_hub("me/tiny-adapted")
+    files = fake_hub.uploads[0]["files"]
+    assert {"model_index.json", "samples.png", "adapters/0/adapter_model.safetensors", "adapters/0/README.md"} <= set(
+        files
+    )
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    loaded = GanPipeline.from_pretrained("me/tiny-adapted", cache_dir=fake_hub.cache)
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.active_adapters == ["affine"]
+    assert torch.equal(images(loaded), images(pipe))
+    card = (next(fake_hub.cache.glob("models--me--tiny-adapted/snapshots/*")) / "README.md").read_text()
+    assert "GanPipeline.from_pretrained('me/tiny-adapted')" in card and "Adapted on test emoji (CC0)." in card
+
+
+def test_adapter_for_another_base_is_refused_by_hub_id(fake_hub, monkeypatch):
+    _with_affine().push_to_hub("me/affine", adapter_name="affine")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    other = tiny_pipeline("biggan", num_classes=3, seed=99)  # same architecture, other weights
+    with pytest.raises(ValueError, match="was made for base model") as err:
+        other.load_adapter("me/affine", cache_dir=fake_hub.cache)
+    assert "\n" not in str(err.value) and str(err.value).count(". ") == 0
+    assert other.list_adapters() == [] and other.active_adapters == []
+
+
+@pytest.mark.parametrize("repo_id", ["me/../evil", "../evil", "me/evil/../x", "me--x/y"])
+def test_bad_hub_ids_are_refused_and_nothing_is_written(tmp_path, fake_hub, repo_id):
+    pipe = _with_affine()
+    for push in (lambda: pipe.push_to_hub(repo_id), lambda: pipe.push_to_hub(repo_id, adapter_name="affine"),
+                 lambda: pipe.generator.push_to_hub(repo_id)):  # fmt: skip
+        with pytest.raises(ValueError, match="is not a valid Hub repo id") as err:
+            push()
+        assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="No adapter named 'nope'"):
+        pipe.push_to_hub("me/fine", adapter_name="nope")
+    assert _nothing_sent(fake_hub)
+    for load in (lambda: GanPipeline.from_pretrained(repo_id, cache_dir=tmp_path / "c"),
+                 lambda: pipe.load_adapter(repo_id, "other", cache_dir=tmp_path / "c")):  # fmt: skip
+        with pytest.raises(FileNotFoundError, match="neither a local folder nor a valid Hub repo id"):
+            load()
+    assert not (tmp_path / "c").exists() and pipe.list_adapters() == ["affine"]
+
+
+def test_hub_failures_while_pushing_are_one_sentence(monkeypatch):
+    def offline(api, repo_id, **kwargs):
+        raise OfflineModeIsEnabled("Cannot reach https://huggingface.co/api/repos/create: offline mode is enabled.")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", offline)
+    with pytest.raises(PushError, match=r"Could not push to 'me/x' \(OfflineModeIsEnabled\)") as err:
+        tiny_pipeline().push_to_hub("me/x")
+    assert "\n" not in str(err.value)
+
+
+def test_cli_push(tmp_path, fake_hub, monkeypatch, capsys):
+    pipe = _with_affine()
+    pipe.save_pretrained(tmp_path / "p")
+    pipe.save_adapter(tmp_path / "a")
+    with pipe.disable_adapters():
+        base = images(pipe)
+    tiny_pipeline("biggan", num_classes=3).save_pretrained(tmp_path / "base")
+    tiny_pipeline("biggan", num_classes=3, seed=99).save_pretrained(tmp_path / "other")
+    assert main(["push", str(tmp_path / "p"), "me/cli-gan", "--private"]) == 0
+    assert main(["push", str(tmp_path / "a"), "me/cli-adapter", "--base", str(tmp_path / "base")]) == 0
+    assert main(["push", str(tmp_path / "a"), "me/bare-adapter"]) == 0
+    assert main(["push", str(tmp_path / "p" / "generator"), "me/cli-generator"]) == 0
+    assert "Pushed the GanPipeline" in capsys.readouterr().out
+    assert [c["repo_id"] for c in fake_hub.created] == ["me/cli-gan", "me/cli-adapter", "me/bare-adapter",
+                                                        "me/cli-generator"]  # fmt: skip
+    assert fake_hub.created[0]["private"] is True and fake_hub.created[1]["private"] is None
+    uploads = len(fake_hub.uploads)
+    for args, message in (
+        (["push", str(tmp_path / "a"), "me/x", "--base", str(tmp_path / "other")], "was made for base model"),
+        (["push", str(tmp_path / "p"), "me/../evil"], "is not a valid Hub repo id"),
+        (["push", str(tmp_path / "p"), "me/x", "--base", str(tmp_path / "base")], "--base applies to adapter"),
+        (["push", str(tmp_path / "missing"), "me/x"], "neither a local folder nor a valid Hub repo id"),
+    ):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("gan-transfer push: ") and message in err and err.count("\n") == 1
+    assert len(fake_hub.created) == 4 and len(fake_hub.uploads) == uploads  # nothing created or sent
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    loaded = GanPipeline.from_pretrained("me/cli-gan", cache_dir=fake_hub.cache)
+    loaded.set_progress_bar_config(disable=True)
+    assert torch.equal(images(loaded), images(pipe))
+    fresh = GanPipeline.from_pretrained(tmp_path / "base")
+    fresh.set_progress_bar_config(disable=True)
+    fresh.load_adapter("me/cli-adapter", cache_dir=fake_hub.cache)
+    assert torch.equal(images(fresh), images(pipe))
+    with fresh.disable_adapters():
+        assert torch.equal(images(fresh), base)
+    generator = Generator.from_pretrained("me/cli-generator", cache_dir=fake_hub.cache)
+    assert isinstance(generator, BigGANGenerator) and torch.equal(weights_of(generator), weights_of(pipe.generator))
+
+
+def weights_of(module: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([t.flatten().float() for t in module.state_dict().values()])

@@ -2,15 +2,20 @@
 
 A saveable thing is a folder with one JSON config (stamped with the library version and the class name, resolved
 through this library's registries, never by importing a name read from a file) and one ``*.safetensors`` file,
-plus a ``README.md`` model card. Folders load from a local path or a Hub repo id; ``push_to_hub`` creates the repo,
-saves into a temporary folder, renders the card and uploads the folder. Every file is written atomically.
+plus a ``README.md`` model card rendered from one of the ``model_cards`` templates (a source GAN, an adapted
+pipeline, an adapter) by huggingface_hub's ``ModelCard.from_template``. Folders load from a local path or a Hub repo
+id; ``push_to_hub`` checks the repo id, saves into a temporary folder (card naming the repo), creates the repo and
+uploads the folder. Every file is written atomically.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import math
 import os
+import re
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,7 +23,7 @@ from typing import Any, ClassVar
 
 import huggingface_hub
 import torch
-from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from huggingface_hub.errors import (
     EntryNotFoundError,
     HFValidationError,
@@ -245,38 +250,286 @@ def resolve_file(
 
 
 # ---------------------------------------------------------------------------------------------------- cards
-def render_card(title: str, card_data: Mapping[str, Any] | None, body: str) -> str:
-    """A model card: YAML metadata (licence, datasets, base model, tags) plus a markdown body."""
-    data = json.loads(json.dumps(dict(card_data or {})))  # plain YAML only: tuples become lists
-    data.setdefault("library_name", LIBRARY_NAME)
-    tags = list(dict.fromkeys([*data.pop("tags", []), "gan", "gan_transfer"]))
+# The templates ship inside the package (package data), so an installed gan_transfer renders the same cards as a
+# checkout; model_cards/README.md at the top of the repository documents them and their variables.
+TEMPLATES_DIR = Path(__file__).parent / "model_cards"
+CARD_TEMPLATES = ("source_gan", "adapted_pipeline", "adapter")
+RELATIONS = {"source_gan": None, "adapted_pipeline": "finetune", "adapter": "adapter"}  # base_model_relation
+SAMPLES_NAME = "samples.png"
+PLACEHOLDER_ID = "path/or/hub-id"  # what a card's code loads when the folder's Hub id is not known yet
+GENERATION_TASK, TRANSLATION_TASK = "unconditional-image-generation", "image-to-image"
+CREDITS_HEADING = "## Licences and credits"
+_CREDITS_START, _CREDITS_END = "<!-- credits -->", "<!-- /credits -->"
+_AUTO_TAGS = ("gan", LIBRARY_NAME)
+_DERIVED_KEYS = ("library_name", "pipeline_tag", "base_model_relation", "model-index", "model_name", "eval_results")
+_LOCAL_BASES = "base_model_local"  # base models that are folders, not Hub ids (the Hub's base_model takes ids only)
+RECIPE_KEYS = ("family", "width", "batch_size", "loss", "lr_g", "lr_d", "ema_decay", "diffaugment")
+_EXTRACTOR_LABELS = {"efficientnet-lite0": "EfficientNet-Lite0", "inception-v3-fid": "Inception-v3", "vgg16": "VGG16"}
+_SCORE_NAMES = {"fd": "FD", "fid": "FD", "kid": "KID", "kid_std": "KID std", "kmmd": "KMMD", "mv": "MV",
+                "precision": "Precision", "recall": "Recall", "iw": "IW", "mfd": "mFD", "mkid": "mKID"}  # fmt: skip
+
+
+@dataclasses.dataclass
+class CardBody:
+    """What a saveable thing tells its card template besides its card data (``card_body`` returns one).
+
+    ``template``: one of :data:`CARD_TEMPLATES`. ``usage``: Python that loads it (three lines, then a call).
+    ``metrics``: scores for the model-index (default: the source's training record for a source GAN, the
+    ``adaptation`` record's ``metrics`` for an adapted pipeline). ``base_model``: overrides the card data's.
+    ``extra``: further template variables (held adapters, the base model's hash, a samples caption, …).
+    """
+
+    template: str
+    title: str
+    description: str
+    usage: str
+    task: str = GENERATION_TASK
+    metrics: Mapping[str, Any] | None = None
+    base_model: str | list[str] | None = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def check_repo_id(repo_id: str) -> str:
+    """``repo_id`` if it is a valid Hub model id (``name`` or ``owner/name``), else a one-sentence ValueError."""
+    try:
+        huggingface_hub.utils.validate_repo_id(str(repo_id))
+    except HFValidationError:
+        raise ValueError(
+            f"'{repo_id}' is not a valid Hub repo id: use owner/name with letters, digits, '-', '_' and '.' "
+            "(no '..', '--', spaces or further slashes)."
+        ) from None
+    return str(repo_id)
+
+
+def is_hub_id(name: Any) -> bool:
+    """True for ``owner/name`` Hub ids; False for local folders and paths."""
+    text = str(name)
+    if text.count("/") != 1 or Path(text).expanduser().exists():
+        return False
+    try:
+        huggingface_hub.utils.validate_repo_id(text)
+    except HFValidationError:
+        return False
+    return True
+
+
+def metric_label(key: str, extractor: str | None = None) -> str:
+    """A score's name with the network whose features made it: "FD (EfficientNet-Lite0)".
+
+    Only Inception-v3 features make an FID: any other "FID" is renamed FD, and a bare name whose network was not
+    recorded says so.
+    """
+    found = re.fullmatch(r"\s*(.+?)\s*\((.+)\)\s*", str(key))
+    if found:
+        name, network = found.group(1), found.group(2).strip()
+    else:
+        name = _SCORE_NAMES.get(str(key).strip().lower(), str(key).strip())
+        network = _EXTRACTOR_LABELS.get(str(extractor), str(extractor)) if extractor else "features not recorded"
+        if name == "FD" and "inception" in network.lower():
+            name = "FID"  # as MetricsReport names it: the Fréchet distance on Inception-v3 features
+    if "inception" not in network.lower():
+        name = re.sub(r"FID", "FD", name, flags=re.IGNORECASE)
+    return f"{name} ({network})"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def card_results(metrics: Mapping[str, Any] | None, reference: str, dataset: str = "custom") -> list[dict[str, Any]]:
+    """Scores as rows of a card's table and model-index: name, value, display (with ± std), reference, type.
+
+    ``metrics``: ``{label: value}`` (``MetricsReport.labeled()``) or ``MetricsReport.to_dict()``; an optional
+    ``"reference"`` (what the scores compare against) and ``"dataset"`` entry override the defaults.
+    """
+    if not metrics:
+        return []
+    metrics = dict(metrics)
+    reference = str(metrics.pop("reference", reference))
+    dataset = str(metrics.pop("dataset", dataset))
+    extractor = metrics.pop("extractor", None)
+    scores = metrics.pop("metrics", None)
+    if isinstance(scores, Mapping):  # MetricsReport.to_dict()
+        labels = metrics.get("labels") or {}
+        scores = {metric_label(labels.get(k) or k, extractor): v for k, v in scores.items()}
+    else:
+        scores = {metric_label(k, extractor): v for k, v in metrics.items()}
+
+    def number(value: Any) -> float | None:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return float(value) if ok else None
+
+    rows = []
+    for label, value in scores.items():
+        value = number(value)
+        if value is None or re.search(r" std \(", label):
+            continue
+        std = number(scores.get(re.sub(r" \(", " std (", label, count=1)))
+        display = f"{value:.4g}" + (f" ± {std:.2g}" if std and std > 1e-9 else "")  # 0: a single subset
+        rows.append({"name": label, "value": value, "display": display, "reference": reference,
+                     "dataset": dataset, "type": _slug(label)})  # fmt: skip
+    return rows
+
+
+def join_credits(*texts: str | None) -> str | None:
+    """Credits of several sources in one text, each paragraph once (a derived model carries all of them)."""
+    paragraphs = [p.strip() for text in texts if text for p in str(text).split("\n\n") if p.strip()]
+    return "\n\n".join(dict.fromkeys(paragraphs)) or None
+
+
+def _cell(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _link(base: str) -> str:
+    return f"[{base}](https://huggingface.co/{base})" if is_hub_id(base) else f"`{base}`"
+
+
+def render_card(body: CardBody, card_data: Mapping[str, Any] | None, *, name: str | None = None,
+                samples: str | None = None) -> str:  # fmt: skip
+    """A model card from the ``model_cards`` template ``body.template``, rendered by ``ModelCard.from_template``.
+
+    YAML: ``library_name``, ``pipeline_tag``, ``base_model`` (Hub ids) + ``base_model_relation`` (``adapter`` /
+    ``finetune``; none for a source), ``tags``, ``datasets``, ``license`` and the model-index (scores named with
+    their network), plus the card data's own records. ``name``: the Hub id or title the card names;
+    ``samples``: the sample grid's file name beside the card, if one was written.
+    """
+    if body.template not in CARD_TEMPLATES:
+        raise ValueError(f"Unknown card template '{body.template}'; use one of {', '.join(CARD_TEMPLATES)}.")
+    data = json.loads(json.dumps(dict(card_data or {}), default=str))  # plain YAML only: tuples become lists
+    for key in _DERIVED_KEYS:
+        data.pop(key, None)
     credits = data.pop("credits", None)
-    yaml = ModelCardData(tags=tags, **data).to_yaml()
-    text = f"---\n{yaml}\n---\n\n# {title}\n\n{body.strip()}\n"
-    if credits:
-        text += f"\n## Licences and credits\n\n{credits.strip()}\n"
+    bases = body.base_model if body.base_model is not None else data.get("base_model")
+    data.pop("base_model", None)
+    data.pop(_LOCAL_BASES, None)
+    bases = [bases] if isinstance(bases, str) else [str(b) for b in bases or []]
+    hub_bases = [b for b in bases if is_hub_id(b)]
+    local_bases = [b for b in bases if not is_hub_id(b)]
+    relation = RELATIONS[body.template] if hub_bases else None
+    tags = [*(data.pop("tags", None) or []), *_AUTO_TAGS]
+    tags += [f"base_model:{relation}:{b}" for b in hub_bases] if relation else []
+    record = data.get("gan_transfer") or {}
+    adaptation = data.get("adaptation") or {}
+    metrics = body.metrics
+    if metrics is None and body.template == "source_gan":
+        metrics = record.get("metrics")
+    elif metrics is None and body.template == "adapted_pipeline":
+        metrics = adaptation.get("metrics")
+    held_out = (f"{record['test_images']} held-out test images of {record['data']}" if record.get("data")
+                else "held-out images")  # fmt: skip
+    source = body.template == "source_gan"
+    dataset = str(record.get("data") or "custom") if source else "custom"
+    results = card_results(metrics, held_out if source else "held-out images", dataset)
+    base_results = [] if source else card_results(record.get("metrics"), held_out)
+    model_name = (name or body.title).rsplit("/", 1)[-1]
+    eval_results = [
+        EvalResult(task_type=body.task, dataset_type=r["dataset"], dataset_name=r["reference"],
+                   metric_type=r["type"], metric_value=r["value"], metric_name=r["name"])
+        for r in results
+    ] or None  # fmt: skip
+    card_data_yaml = ModelCardData(
+        library_name=LIBRARY_NAME,
+        pipeline_tag=body.task,
+        base_model=(hub_bases[0] if len(hub_bases) == 1 else hub_bases) or None,
+        base_model_relation=relation,
+        tags=list(dict.fromkeys(tags)),
+        eval_results=eval_results,
+        model_name=model_name if eval_results else None,
+        **({_LOCAL_BASES: local_bases} if local_bases else {}),
+        **data,
+    )
+    licence = data.get("license_name") or data.get("license")
+    licence_line = f"Licence of these weights: `{licence}`." if licence else "No licence was recorded for the weights."
+    if bases and body.template != "source_gan":
+        licence_line += (" They derive from the base model named above: its licence and the licences of the data it "
+                         "and this model learned from (below) still apply.")  # fmt: skip
+    extra = dict(body.extra)
+    hyperparameters = extra.pop("hyperparameters", None)
+    if hyperparameters is None:
+        hyperparameters = {k: v for k, v in adaptation.items() if k != "metrics"}
+    card = ModelCard.from_template(
+        card_data_yaml,
+        template_path=str(TEMPLATES_DIR / f"{body.template}.md"),
+        title=body.title,
+        description=body.description.strip(),
+        usage=body.usage.strip(),
+        samples=samples,
+        samples_caption=extra.pop("samples_caption", "Samples."),
+        results=results,
+        base_results=base_results,
+        record=record,
+        adaptation=adaptation,
+        recipe_keys=RECIPE_KEYS,
+        hyperparameters=[(k, _cell(v)) for k, v in hyperparameters.items()],
+        bases=[_link(b) for b in bases],
+        relation=relation,
+        licence_line=licence_line,
+        credits=(credits or "").strip(),
+        **extra,
+    )
+    text = re.sub(r"\n{3,}", "\n\n", str(card)).strip() + "\n"
     return text
 
 
 def read_card_data(folder: PathLike) -> dict[str, Any]:
-    """The metadata of a folder's model card (empty when it has none), credits included."""
+    """The card data a folder's model card was rendered from (empty when it has none), credits included.
+
+    What the renderer derives (library name, pipeline tag, relation, model-index, automatic tags) is left out, so
+    rendering what this returns gives the same card again.
+    """
     path = Path(folder) / CARD_NAME
     if not path.is_file():
         return {}
     card = ModelCard.load(path)
     data = card.data.to_dict()
-    data.pop("library_name", None)
-    data["tags"] = [t for t in data.get("tags") or [] if t not in {"gan", "gan_transfer"}]
-    if not data["tags"]:
-        del data["tags"]
-    marker = "## Licences and credits"
-    if marker in card.text:
-        data["credits"] = card.text.split(marker, 1)[1].strip()
+    for key in _DERIVED_KEYS:
+        data.pop(key, None)
+    local = data.pop(_LOCAL_BASES, None) or []
+    if local:
+        hub = data.get("base_model") or []
+        merged = ([hub] if isinstance(hub, str) else list(hub)) + list(local)
+        data["base_model"] = merged[0] if len(merged) == 1 else merged
+    tags = [t for t in data.get("tags") or [] if t not in _AUTO_TAGS and not str(t).startswith("base_model:")]
+    data.pop("tags", None)
+    if tags:
+        data["tags"] = tags
+    text = card.text
+    if _CREDITS_START in text:
+        credits = text.split(_CREDITS_START, 1)[1].split(_CREDITS_END, 1)[0].strip()
+    elif CREDITS_HEADING in text:  # cards written before the templates: the credits close the card
+        credits = text.split(CREDITS_HEADING, 1)[1].strip()
+    else:
+        credits = ""
+    if credits:
+        data["credits"] = credits
     return data
 
 
+def save_card(folder: PathLike, body: CardBody, card_data: Mapping[str, Any] | None, *, name: str | None = None,
+              samples: Any = None) -> Path:  # fmt: skip
+    """Write ``README.md`` (and ``samples.png`` when ``samples``, a PIL image, is given) into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    grid = folder / SAMPLES_NAME
+    if samples is not None:  # a PIL image, written here so the Hub glue needs nothing above it
+        with atomic_write(grid) as tmp:
+            samples.save(tmp, format="PNG")
+    elif grid.is_file():
+        grid.unlink()  # a grid from an earlier save would no longer show this model
+    text = render_card(body, card_data, name=name, samples=SAMPLES_NAME if samples is not None else None)
+    write_text(folder / CARD_NAME, text)
+    return folder / CARD_NAME
+
+
+# ---------------------------------------------------------------------------------------------------- pushing
+class PushError(ConnectionError):
+    """The Hub refused or could not be reached while pushing (no token, no rights, no network, offline mode)."""
+
+
 def push_folder(
-    save: Callable[[Path], None],
+    save: Callable[[Path], Any],
     repo_id: str,
     *,
     private: bool | None = None,
@@ -284,23 +537,34 @@ def push_folder(
     commit_message: str = "Upload with gan_transfer",
     create_pr: bool = False,
 ) -> Any:
-    """Create the repo, save into a temporary folder with ``save``, upload that folder; returns the commit info."""
-    api = huggingface_hub.HfApi(token=token, library_name=LIBRARY_NAME, library_version=__version__)
-    repo = api.create_repo(repo_id, private=private, exist_ok=True)
+    """Check ``repo_id``, save into a temporary folder with ``save``, then create the repo and upload the folder.
+
+    The one path every push takes (pipelines, adapters, single models). A bad repo id or a failing save stops it
+    before anything reaches the Hub; Hub and network failures become a one-sentence :class:`PushError`.
+    Returns the commit info.
+    """
+    repo_id = check_repo_id(repo_id)
     with tempfile.TemporaryDirectory(prefix="gan_transfer-push-") as tmp:
         save(Path(tmp))
-        return api.upload_folder(
-            repo_id=repo.repo_id,
-            folder_path=tmp,
-            commit_message=commit_message,
-            create_pr=create_pr,
-        )
+        api = huggingface_hub.HfApi(token=token, library_name=LIBRARY_NAME, library_version=__version__)
+        try:
+            repo = api.create_repo(repo_id, private=private, exist_ok=True)
+            return api.upload_folder(
+                repo_id=repo.repo_id, folder_path=tmp, commit_message=commit_message, create_pr=create_pr
+            )
+        except OSError as err:  # HfHubHTTPError, OfflineModeIsEnabled and transport errors are all OSErrors
+            status = getattr(getattr(err, "response", None), "status_code", None)
+            why = f"HTTP {status}" if status else type(err).__name__
+            raise PushError(
+                f"Could not push to '{repo_id}' ({why}); check your token (HF_TOKEN or `hf auth login`), your "
+                "rights on the repo, the network, and that HF_HUB_OFFLINE is not set."
+            ) from None
 
 
 class PushToHubMixin:
-    """``push_to_hub`` for anything with ``save_pretrained(folder)``: models, adapters and pipelines share it."""
+    """``push_to_hub`` for anything with ``save_pretrained(folder, repo_id=...)``: models, adapters, pipelines."""
 
-    def save_pretrained(self, save_directory: PathLike) -> Path:
+    def save_pretrained(self, save_directory: PathLike, *, repo_id: str | None = None) -> Path:
         raise NotImplementedError
 
     def push_to_hub(
@@ -312,9 +576,10 @@ class PushToHubMixin:
         commit_message: str | None = None,
         create_pr: bool = False,
     ) -> Any:
-        """Create ``repo_id`` if needed and upload this object's saved folder; returns the commit info."""
+        """Create ``repo_id`` if needed and upload this object's saved folder (its card names ``repo_id``);
+        returns the commit info."""
         return push_folder(
-            self.save_pretrained,
+            lambda folder: self.save_pretrained(folder, repo_id=repo_id),
             repo_id,
             private=private,
             token=token,
@@ -348,19 +613,48 @@ class HubMixin(PushToHubMixin):
     def _from_config_dict(cls, class_name: str, fields: dict[str, Any], source: str) -> Any:
         raise NotImplementedError
 
-    def card_body(self) -> str:
-        return ""
+    def card_body(
+        self, card_data: Mapping[str, Any], *, name: str | None = None, subfolder: str | None = None
+    ) -> CardBody:
+        """What this object's card says besides its card data (see :class:`CardBody`).
 
-    def save_pretrained(self, save_directory: PathLike, *, card_data: dict[str, Any] | None = None) -> Path:
-        """Write config, weights and card into ``save_directory`` (each file atomically; config last).
+        ``name``: the Hub id (or folder) its code loads, when known; ``subfolder``: where it sits inside that repo.
+        """
+        raise NotImplementedError
+
+    def save_card(
+        self,
+        save_directory: PathLike,
+        *,
+        card_data: Mapping[str, Any] | None = None,
+        repo_id: str | None = None,
+        subfolder: str | None = None,
+        samples: Any = None,
+    ) -> Path:
+        """Write this object's ``README.md`` (rendered from a ``model_cards`` template) into ``save_directory``."""
+        card = self.card_data if card_data is None else card_data
+        body = self.card_body(card, name=repo_id, subfolder=subfolder)
+        return save_card(save_directory, body, card, name=repo_id or body.title, samples=samples)
+
+    def save_pretrained(
+        self,
+        save_directory: PathLike,
+        *,
+        card_data: Mapping[str, Any] | None = None,
+        repo_id: str | None = None,
+        subfolder: str | None = None,
+        samples: Any = None,
+    ) -> Path:
+        """Write weights, card and config into ``save_directory`` (each file atomically; config last).
 
         ``card_data`` (licence, credits, …) replaces this object's own for the card, without changing it.
+        ``repo_id`` / ``subfolder``: where the card's code loads it from (the Hub id it is pushed to).
+        ``samples``: a PIL image written beside the card as ``samples.png``.
         """
         folder = Path(save_directory)
         folder.mkdir(parents=True, exist_ok=True)
         save_weights(self.state_dict(), folder / self.weights_name)  # type: ignore[attr-defined]
-        card = self.card_data if card_data is None else card_data
-        write_text(folder / CARD_NAME, render_card(type(self).__name__, card, self.card_body()))
+        self.save_card(folder, card_data=card_data, repo_id=repo_id, subfolder=subfolder, samples=samples)
         write_json(folder / self.config_name, stamp(self.registry_key(), self.config_dict()))
         return folder
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from .._version import __version__
-from ..hub import HubMixin
+from ..hub import GENERATION_TASK, PLACEHOLDER_ID, TRANSLATION_TASK, CardBody, HubMixin
 from ..models import Generator
 from ..registry import Registry
 
@@ -129,30 +129,39 @@ class Adapter(nn.Module, HubMixin):
         adapter.config = config
         return adapter
 
-    def card_body(self) -> str:
+    def card_body(
+        self, card_data: Mapping[str, Any], *, name: str | None = None, subfolder: str | None = None
+    ) -> CardBody:
+        """An adapter's card: the adapter template (its base model, hash, hyper-parameters and own scores)."""
         c = self.config
         size = sum(p.numel() for p in self.state_dict().values())
-        lines = [
-            f"A `{c.kind}` adapter" + (f" trained with `{c.method}`" if c.method else "") + f" ({size:,} values).",
-            "",
-            f"- base model: `{c.base_model or 'unknown'}`"
-            + (f" @ `{c.base_model_revision}`" if c.base_model_revision else ""),
-            f"- base weights (sha256, float32): `{c.base_model_hash or 'unknown'}`",
-        ]
-        for title, table in (("Hyper-parameters", c.hyperparameters), ("Metrics", c.metrics)):
-            if table:
-                lines += ["", f"## {title}", "", "| name | value |", "|---|---|"]
-                lines += [f"| {k} | {v} |" for k, v in table.items()]
-        lines += [
-            "",
-            "```python",
-            "from gan_transfer import GanPipeline",
-            f"pipe = GanPipeline.from_pretrained({c.base_model or 'BASE'!r})",
-            "pipe.load_adapter('THIS_FOLDER_OR_REPO')",
-            "images = pipe(num_images=16).images",
-            "```",
-        ]
-        return "\n".join(lines)
+        translator = c.kind == "i2i_adaptor"
+        pipeline = "I2IPipeline" if translator else "GanPipeline"
+        description = (
+            f"A `{c.kind}` adapter" + (f" trained with `{c.method}`" if c.method else "") + f" ({size:,} values). "
+            "It changes what its base model's generator draws while a pipeline runs it, without changing a single "
+            "base weight; with adapters disabled the pipeline draws exactly the base model's images."
+        )
+        if subfolder:  # held in a saved pipeline: loading the pipeline re-attaches it
+            lines = [f"from gan_transfer import {pipeline}",
+                     f"pipe = {pipeline}.from_pretrained({name or PLACEHOLDER_ID!r})  # re-attaches {subfolder}",
+                     "print(pipe.list_adapters(), pipe.active_adapters)"]  # fmt: skip
+        else:
+            call = "pipe('photo.png', target_class=1).images" if translator else "pipe(num_images=8).images"
+            lines = [f"from gan_transfer import {pipeline}",
+                     f"pipe = {pipeline}.from_pretrained({c.base_model or 'BASE_MODEL'!r})",
+                     f"pipe.load_adapter({name or PLACEHOLDER_ID!r}, adapter_name={c.method or 'default'!r})",
+                     f"images = {call}"]  # fmt: skip
+        title = (name or f"{c.method or c.kind} adapter").rsplit("/", 1)[-1]
+        caption = (("Top row: images the translator's generator draws in class 0; bottom row: their translations"
+                    if translator else "8 samples of the base model with this adapter applied")
+                   + ", drawn with `torch.Generator().manual_seed(0)`.")  # fmt: skip
+        options = {k: v for k, v in c.hyperparameters.items() if k != "metrics"}
+        extra = {"hyperparameters": options, "base_hash": c.base_model_hash,
+                 "base_revision": c.base_model_revision, "samples_caption": caption}  # fmt: skip
+        return CardBody("adapter", title, description, "\n".join(lines),
+                        task=TRANSLATION_TASK if translator else GENERATION_TASK, metrics=dict(c.metrics),
+                        base_model=c.base_model, extra=extra)  # fmt: skip
 
 
 @contextlib.contextmanager

@@ -1,4 +1,5 @@
-"""The ``gan-transfer`` command: generate, adapt, translate, evaluate, convert, info, data, train-source, demo."""
+"""The ``gan-transfer`` command: generate, adapt, translate, evaluate, convert, info, push, space, data, train-source,
+demo."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from ..atomic import atomic_folder
 from ..convert import CHECKPOINT_FORMATS
 from ..data import list_image_files, load_images
 from ..data.installers import FetchError
-from ..hub import read_json, resolve_folder, write_json
+from ..hub import PushError, check_repo_id, read_json, resolve_folder, write_json
 from ..models import GanModel
 from ..pipelines import PIPELINE_CLASSES, GanPipeline, make_image_grid, save_image
 from ..pipelines.base import INDEX_NAME
@@ -309,6 +310,47 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_pipeline(path_or_id: str, args: argparse.Namespace) -> Any:
+    """Any pipeline class (by the ``_class_name`` of its ``model_index.json``), from a folder or a Hub id."""
+    folder = resolve_folder(path_or_id, revision=args.revision, local_files_only=args.local_files_only)
+    kind = read_json(folder / INDEX_NAME).get("_class_name") if (folder / INDEX_NAME).is_file() else None
+    if kind not in PIPELINE_CLASSES:
+        raise ValueError(f"'{path_or_id}' is not a pipeline folder (no model_index.json of a known pipeline class).")
+    return PIPELINE_CLASSES[kind].from_pretrained(folder)
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    """Upload a saved pipeline, adapter or model: loaded (so a broken folder or a mismatched adapter is refused
+    before anything is sent), then pushed through ``push_to_hub``, which re-renders its card for the repo."""
+    repo_id = check_repo_id(args.repo_id)
+    folder = resolve_folder(args.path, revision=args.revision, local_files_only=args.local_files_only)
+    options = {"private": args.private or None, "commit_message": args.commit_message}
+    if (folder / Adapter.config_name).is_file():
+        if args.base:  # the adapter travels with its base pipeline's licence, credits and a sample grid
+            pipe = _load_pipeline(args.base, args)
+            name = "pushed"
+            while name in pipe.list_adapters():
+                name += "_"
+            pipe.load_adapter(folder, name)
+            info = pipe.push_to_hub(repo_id, adapter_name=name, **options)
+        else:
+            info = Adapter.from_pretrained(folder).push_to_hub(repo_id, **options)
+        what = "adapter"
+    elif args.base:
+        raise ValueError(f"--base applies to adapter folders; '{args.path}' holds no {Adapter.config_name}.")
+    elif (folder / INDEX_NAME).is_file():
+        pipe = _load_pipeline(str(folder), args)
+        info = pipe.push_to_hub(repo_id, **options)
+        what = type(pipe).__name__
+    else:
+        model = GanModel.from_pretrained(folder)
+        info = model.push_to_hub(repo_id, **options)
+        what = type(model).__name__
+    url = getattr(info, "commit_url", None) or f"https://huggingface.co/{repo_id}"
+    print(f"Pushed the {what} in {args.path} to {repo_id} ({url})")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """The offline main job (see gan_transfer.cli.demo)."""
     from .demo import run_demo
@@ -321,6 +363,42 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"Wrote {out / 'samples.png'} (rows: target, source, adapted), {result['saved']}, "
         f"{out / 'metrics.json'} in {result['seconds']} s"
     )
+    return 0
+
+
+SPACE_APP = Path("spaces") / "gan-transfer" / "app.py"
+
+
+def _space_app(path: str | None) -> Path:
+    """The Space's app.py: --app, else spaces/gan-transfer/app.py under the current folder or this checkout."""
+    candidates = [Path(path)] if path else [Path.cwd() / SPACE_APP, Path(__file__).resolve().parents[3] / SPACE_APP]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"No {SPACE_APP} here or beside this install; run from a gan_transfer checkout or pass --app PATH/app.py."
+    )
+
+
+def cmd_space(args: argparse.Namespace) -> int:
+    """Serve the web app (spaces/gan-transfer/app.py); gradio is imported only here, and only if installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("gradio") is None:
+        print('gan-transfer space: the web app needs gradio; install it with pip install "gan_transfer[space]".',
+              file=sys.stderr)  # fmt: skip
+        return 2
+    app_file = _space_app(args.app)
+    spec = importlib.util.spec_from_file_location("gan_transfer_space_app", app_file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    options: dict[str, Any] = {"translator": args.translator}
+    if args.adapters is not None:
+        options["adapters_dir"] = args.adapters
+    demo = module.build_demo(args.models or None, **options)
+    print(f"Serving the gan_transfer app on http://{args.host}:{args.port} (Ctrl+C stops it)")
+    module.launch(demo, server_name=args.host, server_port=args.port)
     return 0
 
 
@@ -440,6 +518,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hub_args(p)
     p.set_defaults(func=cmd_info)
 
+    p = sub.add_parser("push", help="upload a saved pipeline, adapter or model to the Hugging Face Hub")
+    p.add_argument("path", help="pipeline, adapter or model folder (or a Hub id to copy)")
+    p.add_argument("repo_id", help="the Hub repo to create or update: owner/name")
+    p.add_argument("--base", default=None,
+                   help="adapters: the base pipeline (folder or Hub id) it was trained on; checks it fits, adds the "
+                        "base's licence and credits to the card, and a sample grid")  # fmt: skip
+    p.add_argument("--private", action="store_true", help="create the repo private")
+    p.add_argument("--commit-message", default=None)
+    _add_hub_args(p)
+    p.set_defaults(func=cmd_push)
+
     p = sub.add_parser("demo", help="the offline main job: adapt the bundled real face GAN to 25 cartoon faces")
     p.add_argument("--output", default="demo_out", help="folder for samples.png, adapted/, metrics.json")
     p.add_argument("--demo", default="faces", choices=["faces", "emoji"],
@@ -450,12 +539,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default (faces / emoji): minegan 150 / 200, transfer_gan 150 / 100, bsa 200 / 300")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("space", help="serve the web app (Generate, Morph, Translate, Adapt); needs gan_transfer[space]")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--models", nargs="+", default=None, help="pipelines to serve (default: every bundled source GAN)")
+    p.add_argument("--adapters", default=None, help="folder of adapter folders (default: the Space's adapters/)")
+    p.add_argument("--translator", default=None, help="an I2IPipeline folder: adds the Translate tab")
+    p.add_argument("--app", default=None, help="path to the Space's app.py (default: spaces/gan-transfer/app.py)")
+    p.set_defaults(func=cmd_space)
     return parser
 
 
-# What a user can cause and fix: bad input or options, missing files, a diverged run, a failed download. Anything
-# else is a bug in gan_transfer and stays a traceback, so it can be reported.
-USER_ERRORS = (ValueError, FileNotFoundError, TrainingDiverged, FetchError)
+# What a user can cause and fix: bad input or options, missing files, a diverged run, a failed download or push.
+# Anything else is a bug in gan_transfer and stays a traceback, so it can be reported.
+USER_ERRORS = (ValueError, FileNotFoundError, TrainingDiverged, FetchError, PushError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

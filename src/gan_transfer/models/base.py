@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from ..hub import CLASS_KEY, HubMixin
+from ..hub import CLASS_KEY, PLACEHOLDER_ID, CardBody, HubMixin
 from ..registry import Registry
 from .layers import NormLayer
 
@@ -86,12 +87,20 @@ class GanModel(nn.Module, HubMixin):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def card_body(self) -> str:
+    def card_body(
+        self, card_data: Mapping[str, Any], *, name: str | None = None, subfolder: str | None = None
+    ) -> CardBody:
+        """A component's card: the source-GAN template, or the adapted-pipeline one once it has a base model."""
+        cls = type(self).__name__
         rows = "\n".join(f"| {k} | {v} |" for k, v in self.config.to_dict().items())
-        return (
-            f"A `{type(self).__name__}` ({self.num_parameters():,} parameters) saved with gan_transfer.\n\n"
-            f"| option | value |\n|---|---|\n{rows}\n"
-        )
+        where = f", the `{subfolder}` of the pipeline in this repository" if subfolder else ""
+        description = (f"A `{cls}` ({self.num_parameters():,} parameters) saved with gan_transfer{where}.\n\n"
+                       f"| option | value |\n|---|---|\n{rows}")  # fmt: skip
+        at = f"{name or PLACEHOLDER_ID!r}" + (f", subfolder={subfolder!r}" if subfolder else "")
+        usage = f"from gan_transfer.models import {cls}\nmodel = {cls}.from_pretrained({at})\nprint(model.config)"
+        title = f"{name.rsplit('/', 1)[-1]}: {subfolder}" if name and subfolder else (name or cls).rsplit("/", 1)[-1]
+        adapted = bool(card_data.get("adaptation") or card_data.get("base_model"))
+        return CardBody("adapted_pipeline" if adapted else "source_gan", title, description, usage)
 
     @property
     def device(self) -> torch.device:

@@ -8,7 +8,8 @@ adapters attach to (``adapter_target``). Everything else is written once, here, 
   active, whether adapters are enabled). Adapter names live only in that JSON, never in a path.
 - ``from_pretrained`` reads them back through the library's registries, re-attaches the adapters and restores which
   are active, so a reloaded pipeline draws bit-identical images.
-- ``push_to_hub`` uploads that folder (:class:`~gan_transfer.hub.PushToHubMixin`).
+- ``push_to_hub`` uploads that folder, or one adapter (``adapter_name=``), through one path
+  (:func:`~gan_transfer.hub.push_folder`); the card, rendered from the ``model_cards`` templates, names the repo.
 - The adapter host (PEFT / diffusers style): ``add_adapter``, ``load_adapter``, ``set_adapter``,
   ``disable_adapters``, ``enable_adapters``, ``delete_adapter``, ``save_adapter``, ``fuse_adapter``. Adapters live
   on the pipeline, not on the model: they act only inside :meth:`Pipeline.applied_adapters`.
@@ -23,23 +24,26 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+import PIL.Image
 import torch
 
 from ..adapters import Adapter, CallContext, attach
 from ..adapters.base import Inputs
 from ..hub import (
-    CARD_NAME,
     LIBRARY_NAME,
+    PLACEHOLDER_ID,
+    CardBody,
     PathLike,
     PushToHubMixin,
+    join_credits,
+    push_folder,
     read_card_data,
     read_json,
-    render_card,
     resolve_folder,
+    save_card,
     stamp,
     weights_hash,
     write_json,
-    write_text,
 )
 from ..models import GanModel
 
@@ -209,16 +213,46 @@ class Pipeline(PushToHubMixin):
 
     # --- adapters: saving and fusing ------------------------------------------------------------------
     def _adapter_card(self, adapter: Adapter) -> dict[str, Any]:
-        """An adapter's card: the base model's licence and credits, then the adapter's own entries."""
+        """An adapter's card data: the base model's licence, datasets and credits, then the adapter's own entries
+        (its credits join the base's, never replace them)."""
         card = {**self.card_data, **adapter.card_data}
+        credits = join_credits(self.card_data.get("credits"), adapter.card_data.get("credits"))
+        card.pop("credits", None)
+        if credits:
+            card["credits"] = credits
+        for key in ("datasets", "tags"):
+            merged = [*_as_list(self.card_data.get(key)), *_as_list(adapter.card_data.get(key))]
+            if merged:
+                card[key] = list(dict.fromkeys(merged))
         if adapter.config.base_model and not card.get("base_model"):
             card["base_model"] = adapter.config.base_model
         return card
 
-    def save_adapter(self, save_directory: PathLike, adapter_name: str | None = None) -> None:
-        """Save one adapter (the only active one by default), with the base model's licence on its card."""
-        adapter = self.get_adapter(adapter_name or self._single_active("save_adapter"))
-        adapter.save_pretrained(save_directory, card_data=self._adapter_card(adapter))
+    def save_adapter(
+        self,
+        save_directory: PathLike,
+        adapter_name: str | None = None,
+        *,
+        repo_id: str | None = None,
+        samples: bool = True,
+    ) -> Path:
+        """Save one adapter (the only active one by default), with the base model's licence and credits on its card
+        and, with ``samples``, ``samples.png``: this pipeline's grid with only that adapter applied.
+
+        ``repo_id``: the Hub id the card's code loads it from (``push_to_hub`` passes it).
+        """
+        name = adapter_name or self._single_active("save_adapter")
+        adapter = self.get_adapter(name)
+        grid = None
+        if samples:
+            previous = (list(self._active_adapters), self._adapters_enabled)
+            try:
+                self._active_adapters, self._adapters_enabled = [name], True
+                grid = self._quiet_sample_grid()
+            finally:
+                self._active_adapters, self._adapters_enabled = previous
+        return adapter.save_pretrained(save_directory, card_data=self._adapter_card(adapter), repo_id=repo_id,
+                                       samples=grid)  # fmt: skip
 
     def fuse_adapter(self, adapter_name: str | None = None) -> None:
         """Fold an adapter into a private copy of its base model (other pipelines keep the shared original)."""
@@ -245,30 +279,146 @@ class Pipeline(PushToHubMixin):
         with attach(self._active(), self.adapter_base, context) as transform:
             yield transform
 
-    # --- saving and loading ---------------------------------------------------------------------------
-    def card_body(self) -> str:
-        return ""
+    # --- cards, samples and sharing ------------------------------------------------------------------
+    def card_body(self, card_data: dict[str, Any], *, name: str | None = None) -> CardBody:
+        """What this pipeline's card says besides its card data (subclasses describe themselves)."""
+        parts = self._card_parts(card_data, name)
+        cls = type(self).__name__
+        usage = (f"from gan_transfer.pipelines import {cls}\n"
+                 f"pipe = {cls}.from_pretrained({parts['load']!r})\nprint(pipe.components)")  # fmt: skip
+        return CardBody(parts["template"], parts["title"], f"A `{cls}`.", usage, base_model=parts["base_model"],
+                        extra=parts["extra"])  # fmt: skip
 
-    def save_pretrained(self, save_directory: PathLike) -> Path:
-        """Write every component, every adapter, the card, and ``model_index.json`` last (each file atomically)."""
-        folder = Path(save_directory)
+    def sample_grid(self, num_images: int = 8, seed: int = 0) -> PIL.Image.Image | None:
+        """The card's sample grid: ``num_images`` drawn at a fixed ``seed`` with the active adapters (None: none)."""
+        return None
+
+    def is_adapted(self) -> bool:
+        """True when this pipeline derives from a base model: adapted (its card records the adaptation or a base
+        model) or running adapters. Its card then uses the adapted-pipeline template, not the source-GAN one."""
+        return bool(self.card_data.get("adaptation") or self.card_data.get("base_model") or self.active_adapters)
+
+    def _card_name(self, repo_id: str | None) -> str | None:
+        """The id the cards' code loads: the repo pushed to, else an unchanged source's own name (None: unknown)."""
+        return repo_id or (None if self.is_adapted() or not self.name_or_path else str(self.name_or_path))
+
+    def _card_parts(self, card_data: dict[str, Any], name: str | None) -> dict[str, Any]:
+        """What every pipeline card shares: template, title, the id its code loads, base model, held adapters."""
+        adapted = self.is_adapted()
+        load = self._card_name(name)
+        base = card_data.get("base_model")
+        if adapted and not base and not card_data.get("adaptation") and self.name_or_path:
+            base = str(self.name_or_path)  # an unchanged source running adapters loaded onto it
+        method = (card_data.get("adaptation") or {}).get("method")
+        if load:
+            title = str(load).rstrip("/").rsplit("/", 1)[-1]
+        else:
+            title = f"{type(self).__name__}" + (f" adapted with {method}" if method else "")
+        held = [
+            {"name": n, "kind": a.kind, "method": a.config.method, "active": n in self.active_adapters,
+             "size": sum(t.numel() for t in a.state_dict().values())}
+            for n, a in self._adapters.items()
+        ]  # fmt: skip
+        return {
+            "template": "adapted_pipeline" if adapted else "source_gan",
+            "title": title,
+            "load": str(load) if load else PLACEHOLDER_ID,
+            "base_model": base,
+            "extra": {"adapters": held, "adapters_enabled": self._adapters_enabled},
+        }
+
+    def _saved_card_data(self) -> dict[str, Any]:
+        """The card data every card of a saved pipeline is rendered from (its own card and its components'): this
+        pipeline's, with the credits of every adapter it holds joined to its own and, for an unchanged source running
+        adapters, its own name as the base model."""
+        card = dict(self.card_data)
+        held = [a.card_data.get("credits") for a in self._adapters.values()]
+        credits = join_credits(card.pop("credits", None), *held)
+        if credits:
+            card["credits"] = credits
+        base = self._card_parts(card, None)["base_model"]
+        if base and not card.get("base_model"):
+            card["base_model"] = base
+        return card
+
+    def _quiet_sample_grid(self) -> PIL.Image.Image | None:
+        previous = self._progress_bar_config
+        self._progress_bar_config = {**previous, "disable": True}
+        try:
+            return self.sample_grid()
+        finally:
+            self._progress_bar_config = previous
+
+    def save_card(self, save_directory: PathLike, *, repo_id: str | None = None, samples: bool = True) -> Path:
+        """(Re-)write the cards of a folder this pipeline was saved to (its own, its components' and its adapters'),
+        with ``samples.png`` when ``samples``; weights and configs are left alone. Returns the pipeline card."""
+        folder, where, card = Path(save_directory), self._card_name(repo_id), self._saved_card_data()
+        for name, component in self.components.items():
+            if component is not None:
+                component.save_card(folder / name, card_data=card, repo_id=where, subfolder=name)
+        for i, adapter in enumerate(self._adapters.values()):
+            sub = f"{ADAPTERS_DIR}/{i}"
+            adapter.save_card(folder / sub, card_data=self._adapter_card(adapter), repo_id=where, subfolder=sub)
+        return self._save_root_card(folder, repo_id, samples)
+
+    def _save_root_card(self, folder: Path, repo_id: str | None, samples: bool) -> Path:
+        card = self._saved_card_data()
+        body = self.card_body(card, name=repo_id)
+        grid = self._quiet_sample_grid() if samples else None
+        return save_card(folder, body, card, name=repo_id or body.title, samples=grid)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        adapter_name: str | None = None,
+        private: bool | None = None,
+        token: str | bool | None = None,
+        commit_message: str | None = None,
+        create_pr: bool = False,
+    ) -> Any:
+        """Upload this pipeline (or, with ``adapter_name``, only that adapter, with its card and samples) to
+        ``repo_id``, creating the repo if needed; the card's code loads ``repo_id``. Returns the commit info.
+
+        A bad repo id or an unknown adapter name is refused before anything is written or sent.
+        """
+        if adapter_name is None:
+            what = type(self).__name__
+
+            def save(folder: Path) -> Any:
+                return self.save_pretrained(folder, repo_id=repo_id)
+        else:
+            what = f"adapter '{adapter_name}' ({self.get_adapter(adapter_name).kind})"
+
+            def save(folder: Path) -> Any:
+                return self.save_adapter(folder, adapter_name, repo_id=repo_id)
+
+        return push_folder(save, repo_id, private=private, token=token, create_pr=create_pr,
+                           commit_message=commit_message or f"Upload {what} with gan_transfer")  # fmt: skip
+
+    # --- saving and loading ---------------------------------------------------------------------------
+    def save_pretrained(self, save_directory: PathLike, *, repo_id: str | None = None, samples: bool = True) -> Path:
+        """Write every component, every adapter, the card (+ ``samples.png`` when ``samples``: 8 images at seed 0),
+        and ``model_index.json`` last (each file atomically). ``repo_id``: the Hub id the cards' code loads."""
+        folder, where, card = Path(save_directory), self._card_name(repo_id), self._saved_card_data()
         folder.mkdir(parents=True, exist_ok=True)
         index: dict[str, Any] = {}
         for name, component in self.components.items():
             if component is not None:
-                component.save_pretrained(folder / name, card_data=self.card_data)
+                component.save_pretrained(folder / name, card_data=card, repo_id=where, subfolder=name)
                 index[name] = [LIBRARY_NAME, type(component).__name__]
             else:
                 index[name] = [None, None]
         entries = []
         for i, (name, adapter) in enumerate(self._adapters.items()):
             sub = f"{ADAPTERS_DIR}/{i}"
-            adapter.save_pretrained(folder / sub, card_data=self._adapter_card(adapter))
+            adapter.save_pretrained(folder / sub, card_data=self._adapter_card(adapter), repo_id=where,
+                                    subfolder=sub)  # fmt: skip
             entries.append({"name": name, "folder": sub})
         if entries:
             index["adapters"] = {"held": entries, "active": list(self._active_adapters),
                                  "enabled": self._adapters_enabled}  # fmt: skip
-        write_text(folder / CARD_NAME, render_card(type(self).__name__, self.card_data, self.card_body()))
+        self._save_root_card(folder, repo_id, samples)
         write_json(folder / INDEX_NAME, stamp(type(self).__name__, index))
         return folder
 
@@ -334,3 +484,7 @@ class Pipeline(PushToHubMixin):
             self.add_adapter(adapter, name, set_active=False, source=str(folder / sub))
         self.set_adapter(active)
         self._adapters_enabled = enabled
+
+
+def _as_list(value: Any) -> list[Any]:
+    return [] if not value else [value] if isinstance(value, str) else list(value)

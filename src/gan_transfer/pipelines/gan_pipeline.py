@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
+import PIL.Image
 import torch
 from tqdm.auto import tqdm
 
 from .. import zoo  # noqa: F401  (registers the bundled names gan-transfer/NAME)
-from ..hub import resolve_file
+from ..hub import CardBody, resolve_file
 from ..latents import sample_latents
 from ..models import Discriminator, Generator, MultiSourceGenerator
-from ..rendering import to_pil
+from ..rendering import make_image_grid, to_pil
 from .base import Pipeline
 from .outputs import GanPipelineOutput
 
@@ -25,26 +26,6 @@ def to_output_type(images: torch.Tensor, output_type: str) -> Any:
         return to_pil(images)
     images = ((images.float().cpu() + 1) / 2).clamp(0, 1)
     return images if output_type == "pt" else images.permute(0, 2, 3, 1).numpy()
-
-
-def training_summary(info: dict[str, Any]) -> list[str]:
-    """Card lines for a source GAN trained by ``train-source``: data, steps, wall-clock and held-out scores."""
-    if "steps" not in info:
-        return []
-    classes = info.get("classes")
-    data = f"- data: `{info.get('data')}`" + (f", classes {', '.join(map(str, classes))}" if classes else "")
-    data += f"; {info.get('train_images')} training images, {info.get('test_images')} held-out test images"
-    steps = f"- {info['steps']:,} generator steps, {info.get('wall_clock_hours')} h wall-clock (2 CPU cores)"
-    lines = ["", "## Training", "", data, steps]
-    recipe = info.get("recipe") or {}
-    if recipe:
-        keys = ("family", "width", "batch_size", "loss", "lr_g", "lr_d", "ema_decay", "diffaugment")
-        lines.append("- recipe: " + ", ".join(f"{k}={recipe[k]}" for k in keys if k in recipe)
-                     + " (all options in the metadata above)")  # fmt: skip
-    for name, value in (info.get("metrics") or {}).items():
-        if "std" not in name:
-            lines.append(f"- {name} against the held-out test images: {value:.4g}")
-    return lines
 
 
 class GanPipeline(Pipeline):
@@ -77,11 +58,17 @@ class GanPipeline(Pipeline):
     @classmethod
     def from_sources(cls, pipelines: list[GanPipeline]) -> GanPipeline:
         """Compose source pipelines into one (for multi-source MineGAN): a :class:`MultiSourceGenerator` over
-        their generators, the first pipeline's discriminator, and every source's licence and credits."""
+        their generators, the first pipeline's discriminator, and every source's licence, datasets and credits."""
         generator = MultiSourceGenerator.from_generators([p.generator for p in pipelines])
         credits = [p.card_data.get("credits") for p in pipelines if p.card_data.get("credits")]
         licenses = sorted({p.card_data["license"] for p in pipelines if p.card_data.get("license")})
         card: dict[str, Any] = {"credits": "\n\n".join(dict.fromkeys(credits))} if credits else {}
+        datasets: list[str] = []
+        for p in pipelines:
+            value = p.card_data.get("datasets") or []
+            datasets += [value] if isinstance(value, str) else list(value)
+        if datasets:
+            card["datasets"] = list(dict.fromkeys(datasets))
         if licenses:
             card["license"] = licenses[0] if len(licenses) == 1 else "other"
             if len(licenses) > 1:
@@ -253,21 +240,34 @@ class GanPipeline(Pipeline):
         pipe.training_result = out.result
         return pipe
 
-    # --- saving and loading ---------------------------------------------------------------------------
-    def card_body(self) -> str:
-        g = self.generator
+    # --- card ----------------------------------------------------------------------------------------------
+    def sample_grid(self, num_images: int = 8, seed: int = 0) -> PIL.Image.Image:
+        """``num_images`` images in a row, drawn with ``torch.Generator().manual_seed(seed)`` and the active
+        adapters (the card's ``samples.png``)."""
+        out = self(num_images=num_images, generator=torch.Generator().manual_seed(seed))
+        return make_image_grid(out.images, cols=num_images)
+
+    def card_body(self, card_data: dict[str, Any], *, name: str | None = None) -> CardBody:
+        parts = self._card_parts(card_data, name)
+        g, d = self.generator, self.discriminator
         kind = f"class-conditional ({g.config.num_classes} classes)" if g.config.num_classes else "unconditional"
-        d = self.discriminator
-        lines = [
+        description = (
             f"{'An' if kind[0] in 'aeiou' else 'A'} {kind} `{type(g).__name__}` at {g.config.resolution} px "
             f"({g.num_parameters():,} parameters)"
-            + (f" with its `{type(d).__name__}` ({d.num_parameters():,} parameters)." if d else "."),
-            "",
-            "```python",
-            "import torch",
+            + (f" with its `{type(d).__name__}` ({d.num_parameters():,} parameters)." if d else ".")
+        )
+        if g.config.class_names:
+            description += f" Classes: {', '.join(g.config.class_names)}."
+        method = (card_data.get("adaptation") or {}).get("method")
+        if method:
+            description += f" Adapted with `{method}` (the Adaptation section has every option)."
+        usage = "\n".join([
             "from gan_transfer import GanPipeline",
-            f"pipe = GanPipeline.from_pretrained({self.name_or_path or 'THIS_FOLDER_OR_REPO'!r})",
-            "images = pipe(num_images=16, generator=torch.Generator().manual_seed(0)).images",
-            "```",
-        ]
-        return "\n".join(lines + training_summary(self.card_data.get("gan_transfer") or {}))
+            f"pipe = GanPipeline.from_pretrained({parts['load']!r})",
+            "images = pipe(num_images=8).images  # a list of PIL images",
+        ])  # fmt: skip
+        active = self.active_adapters
+        caption = ("8 samples drawn with `generator=torch.Generator().manual_seed(0)`"
+                   + (f", adapters {', '.join(f'`{n}`' for n in active)} applied." if active else "."))  # fmt: skip
+        return CardBody(parts["template"], parts["title"], description, usage, base_model=parts["base_model"],
+                        extra={**parts["extra"], "samples_caption": caption})  # fmt: skip

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import PIL.Image
 import torch
 
 from ..adapters import CallContext, I2IAdaptor
 from ..data import load_images
+from ..hub import TRANSLATION_TASK, CardBody
 from ..latents import sample_latents
 from ..models import Discriminator, DomainDiscriminator, Generator
+from ..rendering import make_image_grid, to_pil
 from .base import Pipeline
 from .gan_pipeline import GanPipeline, to_output_type
 from .outputs import I2IPipelineOutput
@@ -199,21 +202,50 @@ class I2IPipeline(Pipeline):
             z, labels, emb = transform(z, labels, None)
             return g(z, class_labels=labels, class_embedding=emb)
 
-    # --- saving ---------------------------------------------------------------------------------------
-    def card_body(self) -> str:
+    # --- card ----------------------------------------------------------------------------------------------
+    def is_adapted(self) -> bool:
+        return True  # a translator is always built from a GAN (TransferI2I fine-tunes it)
+
+    @torch.no_grad()
+    def sample_grid(self, num_images: int = 8, seed: int = 0) -> PIL.Image.Image | None:
+        """Two rows: ``num_images`` images the translator's own generator draws in class 0 (no adaptor applied), then
+        their translations into the other classes in turn; all from ``torch.Generator().manual_seed(seed)``."""
+        if not any(isinstance(a, I2IAdaptor) for a in self._active()):
+            return None
+        g, c = self.generator, self.generator.config
+        generator = torch.Generator().manual_seed(seed)
+        z = sample_latents(num_images, c.z_dim, 1.0, generator)
+        was = g.training
+        g.eval()
+        try:
+            labels = torch.zeros(num_images, dtype=torch.long, device=g.device)
+            inputs = g(z.to(g.device, g.dtype), class_labels=labels).float().cpu()
+        finally:
+            g.train(was)
+        targets = [1 + i % (self.num_targets - 1) for i in range(num_images)] if self.num_targets > 1 else 0
+        out = self(((inputs + 1) / 2).clamp(0, 1), target_class=targets, generator=generator, output_type="pt")
+        return make_image_grid(to_pil(inputs) + to_pil(out.images * 2 - 1), cols=num_images)
+
+    def card_body(self, card_data: dict[str, Any], *, name: str | None = None) -> CardBody:
+        parts = self._card_parts(card_data, name)
         g, e = self.generator, self.encoder
         kind = "two-class" if isinstance(e, DomainDiscriminator) else f"{self.num_targets}-class"
-        adaptor = sum(p.numel() for a in self._adapters.values() for p in a.state_dict().values())
-        lines = [
+        adaptors = [(n, a) for n, a in self._adapters.items() if isinstance(a, I2IAdaptor)]
+        named = ", ".join(f"`{n}` ({sum(t.numel() for t in a.state_dict().values()):,} values, `{a.kind}`)"
+                          for n, a in adaptors) or "none held"  # fmt: skip
+        names = list(g.config.class_names)
+        description = (
             f"A {kind} image-to-image translator (TransferI2I) at {g.config.resolution} px: `{type(g).__name__}` "
-            f"({g.num_parameters():,} parameters), encoder `{type(e).__name__}` ({e.num_parameters():,}), "
-            f"adaptor {adaptor:,} values.",
-            "",
-            "```python",
-            "import torch",
+            f"({g.num_parameters():,} parameters), encoder `{type(e).__name__}` ({e.num_parameters():,}). "
+            f"Adaptor: {named}." + (f" Classes: {', '.join(names)}." if names else "")
+        )
+        usage = "\n".join([
             "from gan_transfer import I2IPipeline",
-            f"pipe = I2IPipeline.from_pretrained({self.name_or_path or 'THIS_FOLDER_OR_REPO'!r})",
-            "out = pipe('photo.png', target_class=1, num_variants=4, generator=torch.Generator().manual_seed(0))",
-            "```",
-        ]
-        return "\n".join(lines)
+            f"pipe = I2IPipeline.from_pretrained({parts['load']!r})",
+            "images = pipe('photo.png', target_class=1, num_variants=4).images  # 4 translations into class 1",
+        ])  # fmt: skip
+        caption = ("Top row: images the translator's own generator draws in class 0; bottom row: their translations "
+                   "(seed 0, `torch.Generator().manual_seed(0)`).")  # fmt: skip
+        extra = {**parts["extra"], "samples_caption": caption}
+        return CardBody(parts["template"], parts["title"], description, usage, task=TRANSLATION_TASK,
+                        base_model=parts["base_model"], extra=extra)  # fmt: skip
