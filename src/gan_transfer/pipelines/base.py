@@ -280,6 +280,17 @@ class Pipeline(PushToHubMixin):
             yield transform
 
     # --- cards, samples and sharing ------------------------------------------------------------------
+    def derived_card(self, fit: Any) -> dict[str, Any]:
+        """The card data of a pipeline trained from this one by a recipe (``fit``: its ``FitOutput``): this one's
+        licence, credits and record, the method's tags, this pipeline as ``base_model``, and the run's
+        hyper-parameters under ``adaptation``."""
+        card = {**self.card_data}
+        card["tags"] = list(dict.fromkeys([*card.get("tags", []), *fit.card_data.get("tags", [])]))
+        if self.name_or_path and "base_model" not in card:
+            card["base_model"] = self.name_or_path
+        card["adaptation"] = fit.hyperparameters  # the source's own record (data, recipe, scores) stays beside it
+        return card
+
     def card_body(self, card_data: dict[str, Any], *, name: str | None = None) -> CardBody:
         """What this pipeline's card says besides its card data (subclasses describe themselves)."""
         parts = self._card_parts(card_data, name)

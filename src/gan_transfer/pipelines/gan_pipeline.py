@@ -222,11 +222,7 @@ class GanPipeline(Pipeline):
             )
         with self.disable_adapters():
             out = recipe.fit(self.generator, self.discriminator, images, class_labels=class_labels, callbacks=callbacks)
-        card = {**self.card_data}
-        card["tags"] = list(dict.fromkeys([*card.get("tags", []), *out.card_data.get("tags", [])]))
-        if self.name_or_path and "base_model" not in card:
-            card["base_model"] = self.name_or_path
-        card["adaptation"] = out.hyperparameters  # the source's own record (data, recipe, scores) stays beside it
+        card = self.derived_card(out)
         same_generator = out.generator is None  # adapter methods keep the base, so they keep its name too
         pipe = GanPipeline(
             out.generator or self.generator,

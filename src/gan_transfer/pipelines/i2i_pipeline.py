@@ -101,12 +101,7 @@ class I2IPipeline(Pipeline):
         recipe = get_recipe(METHOD, **options)
         with gan.disable_adapters():
             out = recipe.fit(g, gan.discriminator, images, class_labels=class_labels, callbacks=callbacks)
-        card = {**gan.card_data}
-        card["tags"] = list(dict.fromkeys([*card.get("tags", []), *out.card_data.get("tags", [])]))
-        if gan.name_or_path and "base_model" not in card:
-            card["base_model"] = gan.name_or_path
-        card["adaptation"] = out.hyperparameters
-        pipe = cls(out.generator, out.encoder, out.discriminator, card_data=card)
+        pipe = cls(out.generator, out.encoder, out.discriminator, card_data=gan.derived_card(out))
         pipe.set_progress_bar_config(**gan._progress_bar_config)
         pipe.add_adapter(out.adapter, METHOD)
         pipe.training_result = out.result

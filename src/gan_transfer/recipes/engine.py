@@ -105,6 +105,13 @@ class TrainResult:
     total_seconds: float = 0.0  # wall-clock of the whole run, resumed parts included
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. BSA's per-image latents
 
+    @staticmethod
+    def merged(results: Sequence[TrainResult]) -> TrainResult:
+        """One record for several stages run one after the other: histories concatenated, steps and times added."""
+        return TrainResult([h for r in results for h in r.history], sum(r.steps for r in results),
+                           sum(r.seconds for r in results), results[-1].output_dir,
+                           sum(r.total_seconds for r in results))  # fmt: skip
+
 
 # ------------------------------------------------------------------------------------------ random streams
 class EpochSampler:

@@ -40,13 +40,6 @@ class MineGANConfig(TrainConfig):
     selector_window: int = 1000  # p_i = share of argmax wins over this many recent minibatches
 
 
-def _merge(results: list[TrainResult]) -> TrainResult:
-    """One record for both stages: histories concatenated, steps and times added."""
-    return TrainResult([h for r in results for h in r.history], sum(r.steps for r in results),
-                       sum(r.seconds for r in results), results[-1].output_dir,
-                       sum(r.total_seconds for r in results))  # fmt: skip
-
-
 class MinedGenerator(GeneratorSide):
     """The engine's generator side: (u, y) → G(M(u), y), or G(M(u), class_embedding=M^c(u)) with a class miner.
 
@@ -157,6 +150,6 @@ class MineGAN(Recipe):
             generator=side.trained_generator() if c.stage2 else None,
             discriminator=d if c.stage2 else None,
             adapter=adapter,
-            result=_merge(results),
+            result=TrainResult.merged(results),
             card_data={"tags": tags},
         )

@@ -285,9 +285,8 @@ class TransferI2I(Recipe):
             g, d = self._initialise(g, d, images, class_labels, k, "init", results, callbacks)
             directions = [Direction("translate", images, images, class_labels, g, d, copy.deepcopy(d))]
         trained = [self._direction(dr, block, results, callbacks) for dr in directions]
-        result = TrainResult([h for r in results for h in r.history], sum(r.steps for r in results),
-                             sum(r.seconds for r in results), Path(c.output_dir) if c.output_dir else None,
-                             sum(r.total_seconds for r in results))  # fmt: skip
+        result = TrainResult.merged(results)
+        result.output_dir = Path(c.output_dir) if c.output_dir else None  # the run's folder, above its stages
         if c.two_class:
             gens, encs, discs, adaptors = zip(*trained, strict=True)
             generator_out = DomainGenerator.from_generators(list(gens))
