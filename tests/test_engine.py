@@ -214,8 +214,15 @@ def test_two_processes_match_one_process(tmp_path, family):
     start = tiny_pipeline(family).generator.state_dict()
     changed = [k for k, v in start.items() if v.is_floating_point() and not torch.equal(a[f"G.{k}"], v)]
     assert len(changed) > len(start) // 2, "training changed the weights"
-    for k in a:
-        torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-4, msg=k)
+    # Float32 rounding differs between the runs (as it does between two thread counts in one process), and Adam
+    # turns it into full ±lr steps where a gradient is near zero: on this CPU 0.3 % of the values differ by more
+    # than 1e-4 between OMP_NUM_THREADS=1 and 2 in ONE process. A process that did not average its gradients with
+    # the other differs in ~90 % of them (measured with the half batch); so bound the share, and the size.
+    values = [k for k in a if a[k].is_floating_point()]
+    off = sum(int(((b[k] - a[k]).abs() > 1e-4).sum()) for k in values)
+    assert off / sum(a[k].numel() for k in values) < 0.02
+    for k in values:
+        torch.testing.assert_close(b[k], a[k], rtol=0, atol=1e-2, msg=k)
 
 
 def test_diffaugment_is_sliceable_and_shape_preserving():

@@ -13,7 +13,7 @@ PACKAGE = "gan_transfer"
 
 # The layer of each top-level unit: an import may only point to a lower layer or stay inside its own unit.
 RANK = {
-    "_version": 0, "registry": 0, "atomic": 0,
+    "_version": 0, "registry": 0, "atomic": 0, "options": 0, "memory": 0,
     "hub": 1, "latents": 1,
     "models": 2, "data": 2, "rendering": 2, "zoo": 2,
     "adapters": 3, "metrics": 3,

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..hub import CLASS_KEY, PLACEHOLDER_ID, CardBody, HubMixin
+from ..options import AT_LEAST_ONE, NON_NEGATIVE, Range, check_fields
 from ..registry import Registry
 from .layers import NormLayer
 
@@ -25,15 +26,15 @@ class ModelConfig:
     channels: int = 3
     class_names: tuple[str, ...] = ()  # optional names of the classes, usable as labels (one per class)
 
+    RANGES: ClassVar[dict[str, Range]] = {
+        "resolution": AT_LEAST_ONE, "num_classes": NON_NEGATIVE, "width": AT_LEAST_ONE, "z_dim": NON_NEGATIVE,
+        "shared_dim": AT_LEAST_ONE, "channel_multipliers": AT_LEAST_ONE, "attention_resolution": NON_NEGATIVE,
+    }  # fmt: skip
+
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):  # JSON gives lists where the dataclass wants tuples
-            value = getattr(self, f.name)
-            if isinstance(value, list):
-                setattr(self, f.name, tuple(value))
+        check_fields(self)  # types (JSON lists become tuples) and ranges, one sentence naming the field
         if self.channels not in (1, 3):
             raise ValueError(f"channels={self.channels}: use 1 (grayscale) or 3 (RGB).")
-        if self.num_classes < 0:
-            raise ValueError(f"num_classes={self.num_classes}: use 0 for unconditional or the number of classes.")
         if self.class_names and len(self.class_names) != self.num_classes:
             raise ValueError(
                 f"{len(self.class_names)} class names for {self.num_classes} classes; give one name per class."

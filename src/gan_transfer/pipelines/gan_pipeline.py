@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -12,12 +13,14 @@ from tqdm.auto import tqdm
 from .. import zoo  # noqa: F401  (registers the bundled names gan-transfer/NAME)
 from ..hub import CardBody, resolve_file
 from ..latents import sample_latents
+from ..memory import available_memory, gib
 from ..models import Discriminator, Generator, MultiSourceGenerator
 from ..rendering import make_image_grid, to_pil
 from .base import Pipeline
 from .outputs import GanPipelineOutput
 
 OUTPUT_TYPES = ("pil", "np", "pt")
+DRAW_BLOCK = 1024  # latents and labels are drawn this many images at a time (bounded memory, batch-size-free)
 
 
 def to_output_type(images: torch.Tensor, output_type: str) -> Any:
@@ -124,43 +127,107 @@ class GanPipeline(Pipeline):
         output_type: str = "pil",
         return_dict: bool = True,
     ) -> GanPipelineOutput | tuple[Any, torch.Tensor, torch.Tensor | None]:
-        """Generate ``num_images`` images (or one per row of ``latents``).
+        """Generate ``num_images`` images (or one per row of ``latents``), all held in memory at once.
 
         ``class_labels``: one int (or class name) for all, or one per image; drawn uniformly from ``generator`` when a
         class-conditional model gets none. ``truncation``: see :func:`sample_latents`. Seeded calls are
-        reproducible; the images do not depend on ``batch_size`` beyond float rounding.
+        reproducible; the images do not depend on ``batch_size`` beyond float rounding. More images than memory
+        holds are refused before any is drawn: stream them with :meth:`generate_batches`.
         """
-        g = self.generator
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"output_type='{output_type}': use one of {', '.join(OUTPUT_TYPES)}.")
-        if latents is None:
-            if not isinstance(num_images, int) or num_images < 1:
-                raise ValueError(f"num_images={num_images!r}: ask for at least one image.")
-            latents = sample_latents(num_images, g.config.z_dim, truncation, generator)
-        elif latents.ndim != 2 or latents.shape[1] != g.config.z_dim:
-            raise ValueError(f"latents have shape {tuple(latents.shape)}; expected (N, {g.config.z_dim}).")
-        num_images = latents.shape[0]
-        labels = self._class_labels(class_labels, num_images, generator)
-        if batch_size < 1:
-            raise ValueError(f"batch_size={batch_size}: use at least 1.")
-
-        was_training = g.training
-        g.eval()
-        chunks = []
-        try:
-            with self.applied_adapters() as transform:
-                starts = range(0, num_images, batch_size)
-                for start in tqdm(starts, desc="Generating", leave=False, **self._progress_bar_config):
-                    z = latents[start : start + batch_size].to(device=g.device, dtype=g.dtype)
-                    y = None if labels is None else labels[start : start + batch_size].to(g.device)
-                    z, y, emb = transform(z, y, None)
-                    chunks.append(g(z, class_labels=y, class_embedding=emb).float().cpu())
-        finally:
-            g.train(was_training)
-        images = to_output_type(torch.cat(chunks), output_type)
+        self._check_fits_in_memory(num_images if latents is None else len(latents))
+        parts = list(self._batches(num_images, class_labels, truncation, generator, latents, batch_size))
+        images = to_output_type(torch.cat([p[0] for p in parts]), output_type)
+        latents = torch.cat([p[1] for p in parts])
+        labels = None if parts[0][2] is None else torch.cat([p[2] for p in parts])
         if not return_dict:
             return images, latents, labels
         return GanPipelineOutput(images=images, latents=latents, class_labels=labels)
+
+    def generate_batches(
+        self,
+        num_images: int = 1,
+        class_labels: int | str | list[int | str] | torch.Tensor | None = None,
+        truncation: float = 1.0,
+        generator: torch.Generator | None = None,
+        latents: torch.Tensor | None = None,
+        batch_size: int = 64,
+        output_type: str = "pil",
+    ) -> Iterator[GanPipelineOutput]:
+        """Generate like :meth:`__call__`, one batch at a time, so memory stays bounded by ``batch_size``.
+
+        The same seeded call gives the same images, in the same order, as ``pipe(...)``; latents and labels are drawn
+        per block of :data:`DRAW_BLOCK` images, so millions of images never sit in memory at once.
+        """
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"output_type='{output_type}': use one of {', '.join(OUTPUT_TYPES)}.")
+        for images, z, labels in self._batches(num_images, class_labels, truncation, generator, latents, batch_size):
+            yield GanPipelineOutput(images=to_output_type(images, output_type), latents=z, class_labels=labels)
+
+    def _batches(
+        self,
+        num_images: int,
+        class_labels: Any,
+        truncation: float,
+        generator: torch.Generator | None,
+        latents: torch.Tensor | None,
+        batch_size: int,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+        """(images in [-1, 1] on the CPU, latents, labels) per batch; draws made block by block (latents, then
+        labels), so a call of up to DRAW_BLOCK images draws exactly as one draw of everything would."""
+        g = self.generator
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(
+                f"generator={generator!r} is a {type(generator).__name__}; pass a torch.Generator, "
+                "e.g. torch.Generator().manual_seed(0)."
+            )
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size={batch_size!r}: use a whole number of at least 1.")
+        if latents is None:
+            if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
+                raise ValueError(f"num_images={num_images!r}: ask for a whole number of at least one image.")
+            sample_latents(0, g.config.z_dim, truncation)  # checks the truncation before anything runs
+        elif latents.ndim != 2 or latents.shape[1] != g.config.z_dim:
+            raise ValueError(f"latents have shape {tuple(latents.shape)}; expected (N, {g.config.z_dim}).")
+        num = num_images if latents is None else latents.shape[0]
+        given = self._given_labels(class_labels, num)
+        for block in range(0, num, DRAW_BLOCK):
+            size = min(DRAW_BLOCK, num - block)
+            z_block = (sample_latents(size, g.config.z_dim, truncation, generator) if latents is None
+                       else latents[block : block + size])  # fmt: skip
+            y_block = self._drawn_labels(size, generator) if given is None else given[block : block + size]
+            starts = range(0, size, batch_size)
+            for start in tqdm(starts, desc="Generating", leave=False, **self._progress_bar_config):
+                z = z_block[start : start + batch_size]
+                y = None if y_block is None else y_block[start : start + batch_size]
+                yield self._draw(z, y), z, y
+
+    def _draw(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """One batch through the generator with the active adapters, in eval mode; images on the CPU."""
+        g = self.generator
+        was_training = g.training
+        g.eval()
+        try:
+            with self.applied_adapters() as transform:
+                inputs = transform(z.to(device=g.device, dtype=g.dtype), None if y is None else y.to(g.device), None)
+                return g(inputs[0], class_labels=inputs[1], class_embedding=inputs[2]).float().cpu()
+        finally:
+            g.train(was_training)
+
+    def _check_fits_in_memory(self, num_images: int) -> None:
+        """Refuse, before drawing anything, a call whose images would not fit in the memory this machine has free."""
+        if not isinstance(num_images, int) or num_images < 1:
+            return  # _batches names the problem
+        c = self.generator.config
+        needed = num_images * c.channels * c.resolution**2 * 4 * 2  # float images, then their output form
+        free = available_memory()
+        if free is not None and needed > free:
+            raise MemoryError(
+                f"num_images={num_images:,} would hold {gib(needed)} of images at once ({gib(free)} free)"
+                f"; stream them with pipe.generate_batches(...) or "
+                "gan-transfer generate --output FOLDER/, which writes each batch as it comes."
+            )
 
     def class_ids(self, class_labels: Any) -> Any:
         """Class names (the generator's ``config.class_names``) → their ids; ids and tensors pass through."""
@@ -174,20 +241,19 @@ class GanPipeline(Pipeline):
             raise ValueError(f"Unknown class '{unknown[0]}'; this model's classes are: {known}.")
         return [names.index(x) if isinstance(x, str) else x for x in items]
 
-    def _class_labels(
-        self, class_labels: Any, num: int, generator: torch.Generator | None
-    ) -> torch.Tensor | None:
+    def _label_count(self) -> tuple[int, bool]:
+        """(class ids the active model draws from, whether an active class miner chooses the class itself)."""
         active = self._active()
         k = self.generator.config.num_classes + sum(a.extra_classes(self.generator) for a in active)
-        mined = any(a.provides_class_embedding for a in active)
-        if mined and class_labels is None:
-            return None  # an active class miner chooses the class embedding
-        if k == 0:
-            if class_labels is not None:
-                raise ValueError("This model is unconditional: leave class_labels unset.")
-            return None
+        return k, any(a.provides_class_embedding for a in active)
+
+    def _given_labels(self, class_labels: Any, num: int) -> torch.Tensor | None:
+        """The caller's labels as a (num,) long tensor, checked against the model; None when none were given."""
+        k, _ = self._label_count()
         if class_labels is None:
-            return torch.randint(0, k, (num,), generator=generator)
+            return None
+        if k == 0:
+            raise ValueError("This model is unconditional: leave class_labels unset.")
         labels = torch.as_tensor(self.class_ids(class_labels), dtype=torch.long).reshape(-1)
         if labels.numel() == 1:
             labels = labels.expand(num).clone()
@@ -196,6 +262,13 @@ class GanPipeline(Pipeline):
         if labels.min() < 0 or labels.max() >= k:
             raise ValueError(f"class_labels must lie in 0..{k - 1}; got {labels.tolist()}.")
         return labels
+
+    def _drawn_labels(self, num: int, generator: torch.Generator | None) -> torch.Tensor | None:
+        """Labels drawn uniformly for a conditional model given none (none for an active class miner)."""
+        k, mined = self._label_count()
+        if k == 0 or mined:
+            return None
+        return torch.randint(0, k, (num,), generator=generator)
 
     # --- adapting ------------------------------------------------------------------------------------
     def adapt(

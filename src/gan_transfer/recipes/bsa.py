@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +25,7 @@ from torch import nn
 from ..adapters import CallContext, ScaleShiftAdapter, attach
 from ..metrics.extractors import FeatureExtractor, cached_extractor
 from ..models import Discriminator, Generator
+from ..options import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Range
 from .base import FitOutput, Recipe, register_recipe
 from .engine import GanTrainer, GeneratorSide, StepCallback, TrainConfig
 
@@ -48,10 +50,11 @@ class BSAConfig(TrainConfig):
     first_feature_map: bool = True
     per_class: bool = False  # one γ/β set per class (needs class_labels; new class ids on an unconditional base)
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.latent_draws < 1:
-            raise ValueError(f"latent_draws={self.latent_draws}: use at least 1.")
+    RANGES: ClassVar[dict[str, Range]] = {
+        "lr_latent": POSITIVE, "latent_noise": NON_NEGATIVE, "perceptual_weight": NON_NEGATIVE,
+        "perceptual_resolution": Range(32), "latent_weight": NON_NEGATIVE, "latent_draws": AT_LEAST_ONE,
+        "reg_weight": NON_NEGATIVE, "truncation": POSITIVE,
+    }  # fmt: skip
 
 
 def chamfer(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from ..adapters import ClassPropagationAdapter, attach
 from ..models import Discriminator, Generator
+from ..options import NON_NEGATIVE, Range
 from .base import FitOutput, Recipe, register_recipe
 from .engine import GanTrainer, GeneratorSide, StepCallback, TrainConfig
 
@@ -37,6 +39,9 @@ class CGANTransferConfig(TrainConfig):
     # old class (S = 1/K, P = old parameters, both frozen) and only its own parameters R are learned, unpenalised
     fine_tune_generator: bool = False  # True: train the generator's weights together with the new classes (the
     # TransferGAN-style baseline; old classes change too). Use a fine-tuning lr_g (e.g. 2e-4) with it.
+
+    RANGES: ClassVar[dict[str, Range]] = {"residual_weight": NON_NEGATIVE, "score_weight": NON_NEGATIVE,
+                                          "stage2_steps": NON_NEGATIVE}  # fmt: skip
 
 
 class PropagatedGenerator(GeneratorSide):

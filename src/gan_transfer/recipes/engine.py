@@ -21,7 +21,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.distributed as dist
@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from .._version import __version__
 from ..atomic import atomic_folder
 from ..hub import load_weights, read_json, save_weights, write_json
+from ..options import AT_LEAST_ONE, MOMENTUM, NON_NEGATIVE, POSITIVE, Range, check_fields
 from ..rendering import make_image_grid, plot_curves, save_image, to_pil
 from . import augment
 from .losses import check_loss, discriminator_loss, fake_term, generator_loss, gradient_penalty, r1_penalty
@@ -76,15 +77,17 @@ class TrainConfig:
     progress: bool = True
     cpu: bool = False  # force the CPU even when an accelerator is present
 
+    RANGES: ClassVar[dict[str, Range]] = {
+        "steps": AT_LEAST_ONE, "batch_size": AT_LEAST_ONE, "d_steps": AT_LEAST_ONE, "checkpoint_every": AT_LEAST_ONE,
+        "sample_every": AT_LEAST_ONE, "num_samples": AT_LEAST_ONE, "critic_warmup": NON_NEGATIVE,
+        "gp_weight": NON_NEGATIVE, "r1_gamma": NON_NEGATIVE, "aux_weight": NON_NEGATIVE, "lr_g": POSITIVE,
+        "lr_d": POSITIVE, "betas": MOMENTUM, "adam_eps": POSITIVE, "ema_decay": MOMENTUM, "seed": NON_NEGATIVE,
+    }  # fmt: skip
+
     def __post_init__(self) -> None:
-        self.betas = tuple(self.betas)  # type: ignore[assignment]
+        check_fields(self)  # types and ranges, one sentence naming the option
         check_loss(self.loss)
         augment.parse_policy(self.diffaugment)
-        if self.critic_warmup < 0:
-            raise ValueError(f"critic_warmup={self.critic_warmup}: use 0 or more steps.")
-        for name in ("steps", "batch_size", "d_steps", "checkpoint_every", "sample_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)}: use at least 1.")
         if self.mixed_precision not in ("no", "fp16", "bf16"):
             raise ValueError(f"mixed_precision='{self.mixed_precision}': use 'no', 'fp16' or 'bf16'.")
 
@@ -269,9 +272,7 @@ class GeneratorSide(nn.Module):
         """Extra fake batches for the same latents and their weights (none by default)."""
         return []
 
-    def regularizer(
-        self, fake: torch.Tensor, inputs: dict[str, Any], critic: nn.Module | None
-    ) -> torch.Tensor | None:
+    def regularizer(self, fake: torch.Tensor, inputs: dict[str, Any], critic: nn.Module | None) -> torch.Tensor | None:
         """The method's own penalty on this generator step (``inputs``: the step's z, y and x)."""
         return None
 

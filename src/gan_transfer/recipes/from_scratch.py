@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 
@@ -19,6 +20,7 @@ from ..models import (
     ResNetDiscriminator,
     ResNetGenerator,
 )
+from ..options import AT_LEAST_ONE, NON_NEGATIVE, Range
 from .engine import GanTrainer, GeneratorSide, StepCallback, TrainConfig, TrainResult
 
 FAMILIES: dict[str, tuple[type[Generator], type[Discriminator]]] = {
@@ -40,6 +42,9 @@ class SourceConfig(TrainConfig):
     diffaugment: str = "color,translation"
     ema_decay: float | None = 0.999
     batch_size: int = 64
+
+    RANGES: ClassVar[dict[str, Range]] = {"resolution": AT_LEAST_ONE, "width": AT_LEAST_ONE, "z_dim": AT_LEAST_ONE,
+                                          "num_classes": NON_NEGATIVE}  # fmt: skip
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -12,6 +12,7 @@ import copy
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -19,6 +20,7 @@ from torch import nn
 from ..adapters import MinerAdapter
 from ..adapters.miner import MultiSourceMinerAdapter
 from ..models import Discriminator, Generator, MultiSourceGenerator
+from ..options import AT_LEAST_ONE, Range
 from .base import FitOutput, Recipe, register_recipe
 from .engine import GanTrainer, GeneratorSide, StepCallback, TrainConfig, TrainResult
 
@@ -38,6 +40,9 @@ class MineGANConfig(TrainConfig):
     miner_depth: int = 4
     miner_width: int | None = None  # None: z_dim
     selector_window: int = 1000  # p_i = share of argmax wins over this many recent minibatches
+
+    RANGES: ClassVar[dict[str, Range]] = {"stage2_steps": AT_LEAST_ONE, "miner_depth": AT_LEAST_ONE,
+                                          "miner_width": AT_LEAST_ONE, "selector_window": AT_LEAST_ONE}  # fmt: skip
 
 
 class MinedGenerator(GeneratorSide):

@@ -12,10 +12,12 @@ import copy
 import dataclasses
 import warnings
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 
 from ..models import Discriminator, Generator
+from ..options import NON_NEGATIVE, Range
 from .base import FitOutput, Recipe, register_recipe
 from .engine import GanTrainer, GeneratorSide, StepCallback, TrainConfig
 
@@ -37,10 +39,7 @@ class TransferGANConfig(TrainConfig):
     freeze_d_blocks: int = 0  # FreezeD: keep the first k discriminator blocks fixed
     num_classes: int = 0  # > 0 with class_labels and an unconditional source: transfer into a conditional GAN
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.freeze_d_blocks < 0:
-            raise ValueError(f"freeze_d_blocks={self.freeze_d_blocks}: use 0 or more.")
+    RANGES: ClassVar[dict[str, Range]] = {"freeze_d_blocks": NON_NEGATIVE, "num_classes": NON_NEGATIVE}
 
     def learning_rate(self, num_images: int) -> float:
         return 1e-5 if num_images <= FEW_SHOT_LIMIT else 1e-4

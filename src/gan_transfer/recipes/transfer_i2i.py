@@ -26,7 +26,7 @@ import copy
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +34,7 @@ from torch import nn
 
 from ..adapters import CallContext, I2IAdaptor, attach
 from ..models import Discriminator, DomainDiscriminator, DomainGenerator, Generator
+from ..options import NON_NEGATIVE, POSITIVE, Range
 from .base import FitOutput, Recipe, register_recipe
 from .engine import GanTrainer, GeneratorSide, StepCallback, TrainConfig, TrainResult
 
@@ -61,15 +62,14 @@ class TransferI2IConfig(TrainConfig):
     adaptor_block: str | None = None  # None: "resblock" multi-class, "conv" two-class (the paper's choices)
     from_scratch: bool = False  # ablation: re-initialise G and D before (a)
 
+    RANGES: ClassVar[dict[str, Range]] = {
+        "init_steps": NON_NEGATIVE, "self_init_steps": NON_NEGATIVE, "shared_blocks": NON_NEGATIVE,
+        "adaptor_levels": Range(1, MAX_LEVELS), "aux_weight_i2i": NON_NEGATIVE, "rec_weight": NON_NEGATIVE,
+        "lr_self_init": POSITIVE,
+    }  # fmt: skip
+
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("init_steps", "self_init_steps", "shared_blocks"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name}={getattr(self, name)}: use 0 or more.")
-        if not 1 <= self.adaptor_levels <= MAX_LEVELS:
-            raise ValueError(f"adaptor_levels={self.adaptor_levels}: use 1 to {MAX_LEVELS}.")
-        if self.aux_weight_i2i < 0 or self.rec_weight < 0:
-            raise ValueError("aux_weight_i2i and rec_weight must be 0 or more.")
         if self.adaptor_block not in (None, "resblock", "conv"):
             raise ValueError(f"adaptor_block='{self.adaptor_block}': use 'resblock', 'conv' or None.")
 
