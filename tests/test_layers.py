@@ -25,7 +25,7 @@ RANK = {
 }  # fmt: skip
 # Units that may import only these (beyond themselves), whatever their rank.
 ONLY = {
-    "hub": {"registry", "atomic", "_version"},
+    "hub": {"registry", "atomic", "_version", "memory"},
     "metrics": {"registry", "atomic", "_version"},
     "zoo": {"registry"},
     "registry": set(),

@@ -31,11 +31,12 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ._version import __version__
 from .atomic import atomic_write
+from .memory import available_memory, gib
 from .registry import NAME_RESOLVERS, Registry
 
 LIBRARY_NAME = "gan_transfer"
@@ -100,12 +101,25 @@ def load_weights(path: PathLike) -> dict[str, torch.Tensor]:
         raise ValueError(f"'{path}' is not a readable safetensors file ({err}); save or download it again.") from None
 
 
-def load_state_dict_strict(module: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
-    """Load ``state_dict`` into ``module`` refusing missing, unexpected or mis-shaped tensors, in one sentence."""
-    own = module.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(own))
-    wrong = sorted(k for k in set(own) & set(state_dict) if own[k].shape != state_dict[k].shape)
+def weight_shapes(path: PathLike) -> dict[str, tuple[int, ...]]:
+    """Each tensor's shape in a safetensors file, read from its header alone (no tensor is loaded)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Missing weights file '{path}': the folder is incomplete; save or download it again.")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (safe_open has no iter)
+    except (SafetensorError, OSError) as err:
+        raise ValueError(f"'{path}' is not a readable safetensors file ({err}); save or download it again.") from None
+
+
+def check_shapes(module: torch.nn.Module, shapes: Mapping[str, tuple[int, ...]], source: str) -> None:
+    """Refuse, in one sentence, weights (given by their shapes) that do not fit ``module``: missing, unexpected or
+    mis-shaped tensors. ``module`` may live on the meta device (its config checked before anything is allocated)."""
+    own = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    missing = sorted(set(own) - set(shapes))
+    unexpected = sorted(set(shapes) - set(own))
+    wrong = sorted(k for k in set(own) & set(shapes) if own[k] != tuple(shapes[k]))
     problems = []
     if missing:
         problems.append(f"{len(missing)} missing tensors (e.g. '{missing[0]}')")
@@ -114,14 +128,30 @@ def load_state_dict_strict(module: torch.nn.Module, state_dict: Mapping[str, tor
     if wrong:
         k = wrong[0]
         problems.append(
-            f"{len(wrong)} tensors of the wrong shape (e.g. '{k}': file {tuple(state_dict[k].shape)}, "
-            f"model {tuple(own[k].shape)})"
+            f"{len(wrong)} tensors of the wrong shape (e.g. '{k}': file {tuple(shapes[k])}, model {own[k]})"
         )
     if problems:
         raise ValueError(
             f"The weights in {source} do not fit {type(module).__name__}: {'; '.join(problems)}. "
             "The config and weights come from different models; save the model again."
         )
+
+
+def check_fits(module: torch.nn.Module, source: str) -> None:
+    """Refuse a model (e.g. built on the meta device) whose weights would not fit in the memory free now."""
+    needed = sum(t.numel() * t.element_size() for t in module.state_dict().values())
+    free = available_memory()
+    if free is not None and needed > free:
+        raise MemoryError(
+            f"The model in {source} needs {gib(needed)} for its weights alone and {gib(free)} is free; "
+            "load it on a machine with more memory."
+        )
+
+
+def load_state_dict_strict(module: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
+    """Load ``state_dict`` into ``module`` refusing missing, unexpected or mis-shaped tensors, in one sentence."""
+    check_shapes(module, {k: tuple(v.shape) for k, v in state_dict.items()}, source)
+    own = module.state_dict()
     with torch.no_grad():
         for key, value in state_dict.items():
             own[key].copy_(value)
@@ -688,8 +718,13 @@ class HubMixin(PushToHubMixin):
                 f"'{folder}' holds a {target.__name__}, not a {cls.__name__}; "
                 f"load it with {target.__name__}.from_pretrained."
             )
+        weights = folder / cls.weights_name
+        with torch.device("meta"):  # the config checked against the file's header before anything is allocated
+            probe = target._from_config_dict(class_name, fields, str(config_path))
+        check_shapes(probe, weight_shapes(weights), f"'{weights}'")
+        check_fits(probe, str(config_path))
         obj = target._from_config_dict(class_name, fields, str(config_path))
-        load_state_dict_strict(obj, load_weights(folder / cls.weights_name), f"'{folder / cls.weights_name}'")
+        load_state_dict_strict(obj, load_weights(weights), f"'{weights}'")
         obj.card_data = read_card_data(folder)
         obj.eval()
         if device is not None or torch_dtype is not None:

@@ -55,14 +55,21 @@ def _pipeline_with_adapters(args: argparse.Namespace, model: str) -> GanPipeline
 
 def cmd_generate(args: argparse.Namespace) -> int:
     pipe = _pipeline_with_adapters(args, args.model)
-    out = pipe(
-        num_images=args.num_images,
-        class_labels=args.class_labels,
-        truncation=args.truncation,
-        generator=torch.Generator().manual_seed(args.seed),
-        batch_size=args.batch_size,
-    )
-    print(f"Wrote {_write_images(out.images, Path(args.output))}")
+    output = Path(args.output)
+    draw = {"num_images": args.num_images, "class_labels": args.class_labels, "truncation": args.truncation,
+            "generator": torch.Generator().manual_seed(args.seed), "batch_size": args.batch_size}  # fmt: skip
+    if output.suffix.lower() in GRID_SUFFIXES:
+        print(f"Wrote {_write_images(pipe(**draw).images, output)}")
+        return 0
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"--output '{output}' is a file; name a folder (or a .png grid).")
+    output.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for batch in pipe.generate_batches(**draw):  # written as they come: memory stays bounded by the batch
+        for image in batch.images:
+            save_image(image, output / f"{count:05d}.png")
+            count += 1
+    print(f"Wrote {count} images to {output}/")
     return 0
 
 

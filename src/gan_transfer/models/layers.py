@@ -10,12 +10,25 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm
+from torch.nn.utils.parametrizations import _SpectralNorm, spectral_norm
 
 
 def maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
-    """Spectral normalisation (one power iteration per training step) when ``enabled``."""
-    return spectral_norm(module) if enabled else module
+    """Spectral normalisation (one power iteration per training step) when ``enabled``.
+
+    On the meta device (a model built for its shapes only, e.g. to check a config against a weight file before
+    allocating) the 15 start-up power iterations are skipped: they only change values, and meta maths is slow.
+    """
+    if not enabled:
+        return module
+    if not module.weight.is_meta:
+        return spectral_norm(module)
+    power_method = _SpectralNorm._power_method
+    _SpectralNorm._power_method = lambda self, weight_mat, n: None  # type: ignore[method-assign]
+    try:
+        return spectral_norm(module)
+    finally:
+        _SpectralNorm._power_method = power_method  # type: ignore[method-assign]
 
 
 class NormLayer(nn.Module):
