@@ -59,6 +59,7 @@ NAME_RESOLVERS: Registry[Callable[[str], Path | None]] = Registry("name resolver
 IMAGE_READERS: Registry[Callable[..., Any]] = Registry("image reader")
 
 
-def read_images(images: Any, resolution: int, channels: int = 3) -> Any:
-    """Images through the registered reader (tensors in [-1, 1] already of that shape pass through unchanged)."""
-    return IMAGE_READERS.get("default")(images, resolution, channels)
+def read_images(images: Any, resolution: int, channels: int = 3, **options: Any) -> Any:
+    """Images through the registered reader (tensors in [-1, 1] already of that shape pass through unchanged);
+    ``options`` (``min_images``, ``purpose``) go to the reader."""
+    return IMAGE_READERS.get("default")(images, resolution, channels, **options)

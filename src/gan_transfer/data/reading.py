@@ -3,11 +3,22 @@
 Whatever comes in leaves as an (N, C, R, R) float32 tensor in [-1, 1] at the model's resolution and channel count:
 transparent images are composited on a background, grayscale/RGB converted, the shorter side resized to R
 (bicubic, antialiased) and the centre cropped. Every bad input gets one sentence naming it and the fix.
+
+What an image may be, and how it is read:
+- at most :data:`MAX_PIXELS` pixels and an aspect ratio of at most :data:`MAX_ASPECT` : 1, checked from the file's
+  header before it is decoded (a tiny file may declare a huge image), so the work is bounded by the real input;
+- images above :data:`REDUCE_ABOVE` pixels are first box-reduced by a whole factor (to at least 2·R on the short
+  side) before the bicubic resize, so a 50-megapixel photo never becomes a 50-megapixel float tensor;
+- values are scaled by the image's mode, never by its content: 8-bit modes by 255, 16-bit (``I;16*``, and ``I`` as
+  16-bit PNGs give it) by 65535, float (``F``) taken as [0, 1];
+- an animated image (GIF, APNG, WebP) gives its first frame, with a warning naming the file and its frame count:
+  save the frames as separate files to train on all of them.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +28,9 @@ import PIL.Image
 import torch
 import torch.nn.functional as F
 
+MAX_PIXELS = 8192 * 8192  # larger images are refused (PIL's own bomb limit is 179 M)
+MAX_ASPECT = 20  # longer side / shorter side; beyond it an image is a strip, not a picture
+REDUCE_ABOVE = 2048 * 2048  # larger images are box-reduced before the float conversion
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 ImagesLike = Any  # folder | path | PIL image | sequence of those | array | tensor | datasets.Dataset
 
@@ -48,12 +62,15 @@ def load_images(
     bg = torch.tensor(background, dtype=torch.float32).view(3, 1, 1) / 255
     items, source = _as_items(images, image_column)
     if isinstance(items, torch.Tensor):
+        _check_size(items.shape[-1], items.shape[-2], source)
         batch = _fix_channels(items, channels, bg)
         out = _resize_crop(batch, resolution)
     else:
         if not items:
             raise ValueError(f"No images were given ({source} is empty); pass at least {max(min_images, 1)}.")
-        out = torch.stack([_resize_crop(_fix_channels(_read(x)[None], channels, bg), resolution)[0] for x in items])
+        out = torch.stack(
+            [_resize_crop(_fix_channels(_read(x, resolution)[None], channels, bg), resolution)[0] for x in items]
+        )
     if out.shape[0] < min_images:
         raise ValueError(
             f"Got {out.shape[0]} images from {source}, but {purpose} needs at least {min_images}; add more images."
@@ -142,34 +159,72 @@ def _dataset_items(dataset: Any, image_column: str | None) -> list[Any]:
 
 
 # ------------------------------------------------------------------------------------------ one image
-def _read(item: str | os.PathLike | PIL.Image.Image) -> torch.Tensor:
-    """One image → (C, H, W) float in [0, 1], C ∈ {1, 3, 4}; unreadable files are named in the error."""
+def _read(item: str | os.PathLike | PIL.Image.Image, resolution: int) -> torch.Tensor:
+    """One image → (C, H, W) float in [0, 1], C ∈ {1, 3, 4}; unreadable or absurd files are named in the error."""
     if isinstance(item, PIL.Image.Image):
-        return _pil_to_tensor(item, "a PIL image")
+        _check_size(item.width, item.height, "a PIL image")
+        return _pil_to_tensor(item, "a PIL image", resolution)
     path = Path(item)
     if not path.is_file():
         raise FileNotFoundError(f"Image '{path}' does not exist; check the path.")
     try:
-        with PIL.Image.open(path) as img:
-            img.load()
-            return _pil_to_tensor(img, f"'{path}'")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PIL.Image.DecompressionBombWarning)
+            with PIL.Image.open(path) as img:  # reads the header only
+                _check_size(img.width, img.height, f"'{path}'")
+                frames = getattr(img, "n_frames", 1)
+                if frames > 1:
+                    warnings.warn(
+                        f"'{path}' is animated ({frames} frames); only its first frame is used. Save the frames as "
+                        "separate images to train on all of them.",
+                        stacklevel=4,
+                    )
+                img.load()
+                return _pil_to_tensor(img, f"'{path}'", resolution)
+    except (PIL.Image.DecompressionBombError, PIL.Image.DecompressionBombWarning):
+        raise ImageError(
+            f"Image '{path}' declares more than the {MAX_PIXELS:,} pixels this reader takes (a decompression bomb "
+            "or a huge scan); shrink it or remove it."
+        ) from None
+    except ImageError:
+        raise  # already one sentence naming the file
     except (PIL.UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise ValueError(f"Cannot read image '{path}' ({err}); remove or replace the file.") from None
 
 
-def _pil_to_tensor(img: PIL.Image.Image, name: str) -> torch.Tensor:
-    if img.width == 0 or img.height == 0:
-        raise ValueError(f"Image {name} is empty ({img.width}x{img.height}); remove it.")
+class ImageError(ValueError):
+    """An image this reader refuses by its size or shape (the message names it)."""
+
+
+def _check_size(width: int, height: int, name: str) -> None:
+    """Refuse empty, huge or strip-shaped images before any pixel is decoded or resized."""
+    if width == 0 or height == 0:
+        raise ImageError(f"Image {name} is empty ({width}x{height}); remove it.")
+    if width * height > MAX_PIXELS:
+        raise ImageError(
+            f"Image {name} is {width}x{height} pixels, more than the {MAX_PIXELS:,} this reader takes; "
+            "shrink it or remove it."
+        )
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise ImageError(
+            f"Image {name} is {width}x{height} pixels, an aspect ratio beyond {MAX_ASPECT}:1; crop it to a picture "
+            "or remove it."
+        )
+
+
+def _pil_to_tensor(img: PIL.Image.Image, name: str, resolution: int) -> torch.Tensor:
     mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         array = np.asarray(img, dtype=np.float32)
-        peak = 1.0 if mode == "F" and array.max() <= 1 else 65535.0 if array.max() > 255 else 255.0
-        return torch.from_numpy(np.clip(array / peak, 0, 1))[None]
+        return torch.from_numpy(np.clip(array / (1.0 if mode == "F" else 65535.0), 0, 1))[None]
     transparent = mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info
     if transparent:
         img = img.convert("RGBA")
     elif mode not in ("L", "RGB"):
         img = img.convert("RGB")
+    factor = min(img.width, img.height) // (2 * resolution)
+    if img.width * img.height > REDUCE_ABOVE and factor >= 2:
+        img = img.reduce(factor)  # a box filter over whole blocks: bounded memory, then the bicubic resize
     array = np.asarray(img, dtype=np.uint8)
     array = array[..., None] if array.ndim == 2 else array
     return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255

@@ -262,9 +262,12 @@ def evaluate(
         raise ValueError(f"{'/'.join(per_class_names)} need reference_labels, one class label per reference image.")
     net = _extractor(extractor, weights, weights_filename)
     res = resolution or _resolution_of(source, truncation) or 64
-    ref = _cached_features(read_images(reference, res, 3), net, batch_size, use_cache)
+    need = {"min_images": 2, "purpose": "evaluation (its scores compare two sets' statistics)"}
+    ref = _cached_features(read_images(reference, res, 3, **need), net, batch_size, use_cache)
     n = num_samples or ref.shape[0]
-    images = _sample(source, n, seed, None, truncation) if pipeline else read_images(source, res, 3)
+    if n < 2:
+        raise ValueError(f"num_samples={n}: evaluation compares two sets' statistics; draw at least 2 images.")
+    images = _sample(source, n, seed, None, truncation) if pipeline else read_images(source, res, 3, **need)
     src = compute_features(images, net, batch_size=batch_size)
     options = MetricOptions(seed=seed, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
                             kmmd_sigma=kmmd_sigma, iw_steps=iw_steps)  # fmt: skip
