@@ -202,10 +202,10 @@ def resolve_folder(
     Hub repos are downloaded, or read from the local cache when offline.
     """
     local = Path(path_or_id).expanduser()
-    bundled = None if revision else _registered_folder(str(path_or_id))
+    bundled = _registered_folder(str(path_or_id))  # first: a resolver refuses a malformed name of its own
     if local.is_dir():
         folder = local
-    elif bundled is not None:
+    elif bundled is not None and not revision:
         folder = bundled
     else:
         repo_id = str(path_or_id)

@@ -25,6 +25,7 @@ from ..pipelines.base import INDEX_NAME
 from ..recipes import TrainingDiverged
 
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+OVERWRITE_HELP = "replace a run already in OUTPUT/training (its checkpoints, samples and loss plot)"
 
 
 def _add_hub_args(p: argparse.ArgumentParser) -> None:
@@ -100,16 +101,24 @@ def _class_folders(root: Path) -> tuple[list[Path], list[int], list[str]]:
 
 def _training_options(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """A method's options from ``--set key=value``, ``--steps`` / ``--batch-size`` / ``--seed`` and the run folder."""
-    options: dict[str, Any] = {}
-    for item in args.set or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set '{item}': write it as key=value, e.g. --set lr_g=1e-4.")
-        options[key.strip()] = _parse_value(value)
+    options = _set_options(args)
     for key in ("steps", "batch_size", "seed"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
-    options.update(output_dir=str(out / "training"), resume=args.resume, progress=not args.quiet)
+    options.update(output_dir=str(out / "training"), resume=args.resume, overwrite=args.overwrite,
+                   progress=not args.quiet)  # fmt: skip
+    return options
+
+
+def _set_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--set key=value`` items → options (values read as JSON where they are JSON, else as text); the config
+    dataclass converts and checks each against its field."""
+    options: dict[str, Any] = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set '{item}': write it as key=value, e.g. --set lr_g=1e-4.")
+        options[key.strip()] = _parse_value(value)
     return options
 
 
@@ -212,16 +221,18 @@ def cmd_train_source(args: argparse.Namespace) -> int:
     from ..data.datasets import load_dataset
     from ..metrics import evaluate
     from ..recipes import make_config
+    from ..recipes.base import RUNTIME_OPTIONS
     from ..recipes.from_scratch import SourceConfig, train_source
 
-    options: dict[str, Any] = {k: _parse_value(v) for k, _, v in (item.partition("=") for item in args.set or [])}
+    options = _set_options(args)
     train = load_dataset(args.data, "train", args.classes)
     test = load_dataset(args.data, "test", args.classes)
     channels = 1 if train.images.shape[-1] == 1 else 3
     out = Path(args.output)
     options.update(family=args.family, resolution=args.resolution, width=args.width, steps=args.steps,
                    channels=channels, num_classes=len(train.classes) if args.conditional else 0,
-                   output_dir=str(out / "training"), resume=args.resume, progress=not args.quiet)  # fmt: skip
+                   output_dir=str(out / "training"), resume=args.resume, overwrite=args.overwrite,
+                   progress=not args.quiet)  # fmt: skip
     config = make_config(SourceConfig, options, "train-source")
     images = load_images(train.images, args.resolution, channels)
     labels = torch.as_tensor(train.labels)
@@ -238,7 +249,7 @@ def cmd_train_source(args: argparse.Namespace) -> int:
         "tags": ["source-gan", args.family],
         "gan_transfer": {
             "data": args.data, "classes": train.classes, "train_images": len(train), "test_images": len(test),
-            "recipe": {k: v for k, v in config.to_dict().items() if k not in ("output_dir", "resume", "progress")},
+            "recipe": {k: v for k, v in config.to_dict().items() if k not in RUNTIME_OPTIONS},
             "steps": result.steps, "wall_clock_hours": round(result.total_seconds / 3600, 2),
             "metrics": report.labeled(),
         },
@@ -437,6 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in OUTPUT/training")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--class-folders", action="store_true", help="one sub-folder of images per class")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any option of the method's config")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -454,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=None)
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--resume", action="store_true", help="continue from the checkpoints in OUTPUT/training")
+    t.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="any option of transfer_i2i's config")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_hub_args(t)
@@ -504,6 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--output", required=True, help="folder: pipeline/ (result) and training/ (checkpoints)")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any engine option")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train_source)

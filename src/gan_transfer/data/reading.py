@@ -41,6 +41,15 @@ def list_image_files(folder: str | os.PathLike) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
+def image_paths(images: ImagesLike) -> list[Path]:
+    """The folders and files ``images`` names on disk (none for in-memory images): what a run must never write into."""
+    if isinstance(images, (str, os.PathLike)):
+        return [Path(images)]
+    if isinstance(images, Sequence) and not isinstance(images, (str, bytes)):
+        return [Path(x) for x in images if isinstance(x, (str, os.PathLike))]
+    return []
+
+
 def load_images(
     images: ImagesLike,
     resolution: int,

@@ -18,7 +18,7 @@ import PIL.Image
 import torch
 
 from ..adapters import CallContext, I2IAdaptor
-from ..data import load_images
+from ..data import image_paths, load_images
 from ..hub import TRANSLATION_TASK, CardBody
 from ..latents import sample_latents
 from ..models import Discriminator, DomainDiscriminator, Generator
@@ -74,8 +74,9 @@ class I2IPipeline(Pipeline):
         Multi-class: ``images`` with ``class_labels`` (one per image); the result translates into any class.
         ``options`` override the method's defaults (``steps``, ``init_steps``, ``output_dir``, ``resume``, …).
         """
-        from ..recipes import get_recipe  # pipelines → recipes, imported when first used
+        from ..recipes import get_recipe, prepare_output_dir  # pipelines → recipes, imported when first used
 
+        prepare_output_dir(get_recipe(METHOD, **options).config, [*image_paths(images), *image_paths(target_images)])
         g = gan.generator
         if target_images is not None:
             if class_labels is not None:

@@ -9,7 +9,7 @@ from typing import Any
 from .base import RECIPE_REGISTRY, FitOutput, Recipe, make_config, normalize_labels, register_recipe
 from .bsa import BSA, BSAConfig
 from .cgan_transfer import CGANTransfer, CGANTransferConfig
-from .engine import GanTrainer, GeneratorSide, TrainConfig, TrainingDiverged, TrainResult
+from .engine import GanTrainer, GeneratorSide, TrainConfig, TrainingDiverged, TrainResult, prepare_output_dir
 from .minegan import MineGAN, MineGANConfig
 from .transfer_gan import TransferGAN, TransferGANConfig, make_conditional
 from .transfer_i2i import TransferI2I, TransferI2IConfig
@@ -43,5 +43,6 @@ __all__ = [
     "get_recipe",
     "make_conditional",
     "normalize_labels",
+    "prepare_output_dir",
     "register_recipe",
 ]

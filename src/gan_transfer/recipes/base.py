@@ -16,13 +16,14 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..data import ImagesLike, load_images
+from ..data import ImagesLike, image_paths, load_images
 from ..models import Discriminator, Generator
 from ..registry import Registry
-from .engine import StepCallback, TrainConfig, TrainResult
+from .engine import StepCallback, TrainConfig, TrainResult, prepare_output_dir
 
 RECIPE_REGISTRY: Registry[type[Recipe]] = Registry("method")
-RUNTIME_OPTIONS = ("output_dir", "resume", "progress", "cpu")  # how a run is carried out, not what it learns
+# How a run is carried out, not what it learns:
+RUNTIME_OPTIONS = ("output_dir", "resume", "overwrite", "progress", "cpu")
 
 
 def register_recipe(cls: type[Recipe]) -> type[Recipe]:
@@ -92,6 +93,7 @@ class Recipe:
     ) -> FitOutput:
         """Read the inputs once, train, and record the run (tags and hyper-parameters)."""
         c = generator.config
+        prepare_output_dir(self.config, image_paths(images))
         x = load_images(images, c.resolution, c.channels, purpose=f"method '{self.name}'")
         labels = normalize_labels(class_labels, x.shape[0])
         with torch.random.fork_rng(devices=[]):  # new layers start from the config's seed; the caller's RNG is kept

@@ -18,6 +18,8 @@ import contextlib
 import copy
 import dataclasses
 import json
+import os
+import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -43,7 +45,8 @@ CHECKPOINT = "checkpoint"
 # Options a resumed run may change (the rest shape what the checkpoint holds or how its random streams run).
 RESUMABLE_CHANGES = frozenset({"steps", "lr_g", "lr_d", "betas", "adam_eps", "gp_weight", "r1_gamma", "aux_weight",
                                "checkpoint_every", "sample_every", "num_samples", "output_dir", "resume", "progress",
-                               "cpu", "mixed_precision"})  # fmt: skip
+                               "cpu", "mixed_precision", "overwrite"})  # fmt: skip
+RUN_OUTPUTS = (CHECKPOINT, f".{CHECKPOINT}.old", "samples", "losses.png")  # what a run writes into its folder
 DrawFn = Callable[..., torch.Tensor]  # draw(z, class_labels=None) → images of the model as it stands, no grad
 StepCallback = Callable[[int, dict[str, float], DrawFn], None]  # (step, logs, draw), after every generator step
 
@@ -74,6 +77,7 @@ class TrainConfig:
     sample_every: int = 500
     num_samples: int = 16
     resume: bool = False
+    overwrite: bool = False  # True: a finished or stopped run already in output_dir is replaced, not refused
     progress: bool = True
     cpu: bool = False  # force the CPU even when an accelerator is present
 
@@ -93,6 +97,52 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def prepare_output_dir(config: TrainConfig, inputs: Sequence[str | os.PathLike] = ()) -> None:
+    """The one output-folder check, made before anything is read or trained.
+
+    ``output_dir`` must be a folder (or not exist yet), must not lie inside a folder the run reads images from
+    (``inputs``: folders or image files; outputs are never inputs), and must not hold another run unless the run
+    resumes it (``resume``) or replaces it (``overwrite``: the earlier run's checkpoints, samples and loss plot are
+    removed, nothing else).
+    """
+    if not config.output_dir:
+        return
+    out = Path(config.output_dir).expanduser()
+    for parent in (out, *out.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                where = "is a file" if parent == out else f"lies under the file '{parent}'"
+                raise ValueError(f"output_dir '{out}' {where}; give a folder (new or existing).")
+            break
+    folders = {(p if p.is_dir() else p.parent).resolve() for p in map(Path, inputs)}
+    for folder in sorted(folders):
+        if out.resolve().is_relative_to(folder):
+            raise ValueError(
+                f"output_dir '{out}' lies inside '{folder}', which this run reads images from; outputs are never "
+                "inputs — give a folder outside it."
+            )
+    runs = [d for d in (out, *(sorted(out.iterdir()) if out.is_dir() else ())) if _holds_run(d)]
+    if not runs or config.resume:
+        return
+    if not config.overwrite:
+        raise ValueError(
+            f"output_dir '{out}' already holds a training run; pass resume=True (--resume) to continue it, "
+            "overwrite=True (--overwrite) to replace it, or give another folder."
+        )
+    if PartialState().is_main_process:
+        for run in runs:
+            for name in RUN_OUTPUTS:
+                target = run / name
+                shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+            if run != out and not any(run.iterdir()):
+                run.rmdir()
+    PartialState().wait_for_everyone()
+
+
+def _holds_run(folder: Path) -> bool:
+    return folder.is_dir() and any((folder / name / "state.json").is_file() for name in RUN_OUTPUTS[:2])
 
 
 class TrainingDiverged(RuntimeError):
@@ -359,6 +409,7 @@ class GanTrainer:
         self.started = time.perf_counter()
         self.history: list[dict[str, float]] = []
         self.last_good_checkpoint: int | None = None
+        prepare_output_dir(config)
         self.out = Path(config.output_dir) if config.output_dir else None
         fixed = torch.Generator().manual_seed(config.seed + 3)  # preview inputs never touch training streams
         self.preview_z = torch.randn(config.num_samples, z_dim, generator=fixed)

@@ -19,13 +19,18 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def bundled_folder(path_or_id: str) -> Path | None:
-    """The bundled folder for ``gan-transfer/NAME``, or None; NAME is one plain folder name, never a path."""
+    """The bundled folder for ``gan-transfer/NAME``, or None (a Hub repo of that name may exist); NAME is one plain
+    folder name, never a path: anything else under the prefix is refused, so a short name resolves inside the zoo
+    or not at all."""
     text = str(path_or_id)
     if not text.startswith(PREFIX):
         return None
     name = text[len(PREFIX) :]
     if not _NAME.fullmatch(name) or ".." in name:
-        return None
+        raise FileNotFoundError(
+            f"'{text}' is not a zoo name: after '{PREFIX}' comes one model name (see gan_transfer.zoo.list_bundled()); "
+            f"for a local folder pass its path as ./{text} or an absolute path."
+        )
     folder = ZOO_DIR / name
     return folder if (folder / "model_index.json").is_file() else None
 
