@@ -574,7 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # What a user can cause and fix: bad input or options, missing files, a diverged run, a failed download or push.
 # Anything else is a bug in gan_transfer and stays a traceback, so it can be reported.
-USER_ERRORS = (ValueError, FileNotFoundError, TrainingDiverged, FetchError, PushError)
+USER_ERRORS = (ValueError, FileNotFoundError, MemoryError, TrainingDiverged, FetchError, PushError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,7 @@ part through :data:`gan_transfer.registry.NAME_RESOLVERS`; copying a trained mod
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -28,8 +29,8 @@ def bundled_folder(path_or_id: str) -> Path | None:
     name = text[len(PREFIX) :]
     if not _NAME.fullmatch(name) or ".." in name:
         raise FileNotFoundError(
-            f"'{text}' is not a zoo name: after '{PREFIX}' comes one model name (see gan_transfer.zoo.list_bundled()); "
-            f"for a local folder pass its path as ./{text} or an absolute path."
+            f"'{text}' is not a zoo name: after '{PREFIX}' comes one model name (gan_transfer.zoo.list_bundled() "
+            f"lists them); for a local folder pass its absolute path ({os.path.abspath(text)})."
         )
     folder = ZOO_DIR / name
     return folder if (folder / "model_index.json").is_file() else None
