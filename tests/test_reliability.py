@@ -223,6 +223,24 @@ def test_a_model_too_big_for_memory_is_refused_before_allocating(source):
         GanPipeline.from_pretrained(source)
 
 
+def test_an_adapter_config_edited_to_absurd_sizes_is_refused_before_allocating(tmp_path):
+    from gan_transfer.adapters import Adapter
+
+    tuned = tiny_pipeline("biggan").adapt(list_image_files(EMOJI)[:4], method="minegan", steps=1, batch_size=4,
+                                          d_steps=1, stage2=False, progress=False)  # fmt: skip
+    tuned.get_adapter("minegan").save_pretrained(tmp_path / "adapter")
+    path = tmp_path / "adapter" / "adapter_config.json"
+    config = json.loads(path.read_text())
+    config["kwargs"]["width"] = 3_000_000_000
+    path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=f"'{path}' describes no model that could be built"):
+        Adapter.from_pretrained(tmp_path / "adapter")
+    config["kwargs"]["width"] = 3_000
+    path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"do not fit MinerAdapter: .* wrong shape"):
+        Adapter.from_pretrained(tmp_path / "adapter")
+
+
 def test_truncated_weights_and_bad_config_values_are_named(source):
     weights = source / "generator" / "model.safetensors"
     whole = weights.read_bytes()

@@ -719,8 +719,14 @@ class HubMixin(PushToHubMixin):
                 f"load it with {target.__name__}.from_pretrained."
             )
         weights = folder / cls.weights_name
-        with torch.device("meta"):  # the config checked against the file's header before anything is allocated
-            probe = target._from_config_dict(class_name, fields, str(config_path))
+        try:
+            with torch.device("meta"):  # the config checked against the file's header before anything is allocated
+                probe = target._from_config_dict(class_name, fields, str(config_path))
+        except (RuntimeError, OverflowError, MemoryError) as err:
+            raise ValueError(
+                f"'{config_path}' describes no model that could be built ({str(err).splitlines()[0]}); "
+                "save or download it again."
+            ) from None
         check_shapes(probe, weight_shapes(weights), f"'{weights}'")
         check_fits(probe, str(config_path))
         obj = target._from_config_dict(class_name, fields, str(config_path))
