@@ -300,6 +300,7 @@ def test_generation_streams_the_same_images_as_one_call(tmp_path, monkeypatch):
     whole = pipe(num_images=10, generator=seeded(1), batch_size=3, output_type="pt")
     batches = list(pipe.generate_batches(num_images=10, generator=seeded(1), batch_size=3, output_type="pt"))
     assert [len(b.images) for b in batches] == [3, 1, 3, 1, 2]  # batches never cross a draw block
+    assert not any(b.images.requires_grad for b in batches)  # no autograd graph kept per batch
     assert torch.equal(torch.cat([b.images for b in batches]), whole.images)
     assert torch.equal(torch.cat([b.class_labels for b in batches]), whole.class_labels)
     again = pipe(num_images=10, generator=seeded(1), batch_size=10, output_type="pt")

@@ -203,6 +203,7 @@ class GanPipeline(Pipeline):
                 y = None if y_block is None else y_block[start : start + batch_size]
                 yield self._draw(z, y), z, y
 
+    @torch.no_grad()
     def _draw(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         """One batch through the generator with the active adapters, in eval mode; images on the CPU."""
         g = self.generator
