@@ -86,6 +86,28 @@ def test_truncation_threshold_is_honoured(trained):
     assert seen[0].abs().max().item() <= 0.3 + 1e-6 and seen[0].std().item() > 0.1
 
 
+@pytest.mark.parametrize("init", ["zeros", "normal"])
+def test_latent_init_and_untruncated_sampling(init):
+    """``latent_init="normal"`` starts every latent at a seeded N(0, I) draw (for generators that draw nothing near
+    z = 0); ``truncation=None`` samples the untruncated prior."""
+    files = list_image_files(EMOJI)[:4]
+    options = {**FAST, "steps": 1, "lr_latent": 1e-6, "latent_noise": 0.0, "latent_init": init, "truncation": None}
+    runs = [tiny_pipeline("biggan").adapt(files, method="bsa", **options) for _ in range(2)]
+    latents = [r.training_result.extras["latents"] for r in runs]
+    assert torch.equal(latents[0], latents[1])  # seeded by the config
+    norm = latents[0].norm(dim=1).mean().item()
+    assert (norm < 1e-3) if init == "zeros" else (4 < norm < 8)  # z_dim 32: a N(0, I) draw has norm ≈ 5.7
+    seen = []
+    handle = runs[0].generator.register_forward_pre_hook(lambda m, a, kw: seen.append(a[0]), with_kwargs=True)
+    try:
+        runs[0](num_images=256, generator=seeded())
+    finally:
+        handle.remove()
+    assert seen[0].abs().max().item() > 1.5  # the pipeline's own draw (|z| ≤ 2), not BSA's 0.2–0.4 threshold
+    with pytest.raises(ValueError, match="latent_init='uniform'"):
+        get_recipe("bsa", latent_init="uniform")
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_domains_side_by_side_and_morphing(family):
     pipe = tiny_pipeline(family)

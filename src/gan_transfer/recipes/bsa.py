@@ -46,7 +46,8 @@ class BSAConfig(TrainConfig):
     latent_weight: float = 0.1  # λ_z, Chamfer distance to Gaussian draws
     latent_draws: int = 10  # k = latent_draws · n Gaussian draws per step
     reg_weight: float = 0.01  # λ, on ‖γ − 1‖² + ‖β‖²
-    truncation: float = 0.3
+    truncation: float | None = 0.3  # sampling: z ~ N(0, I) truncated at ±truncation; None = untruncated
+    latent_init: str = "zeros"  # the paper's; "normal": N(0, I) draws, for generators whose z ≈ 0 draws nothing
     first_feature_map: bool = True
     per_class: bool = False  # one γ/β set per class (needs class_labels; new class ids on an unconditional base)
 
@@ -55,6 +56,11 @@ class BSAConfig(TrainConfig):
         "perceptual_resolution": Range(32), "latent_weight": NON_NEGATIVE, "latent_draws": AT_LEAST_ONE,
         "reg_weight": NON_NEGATIVE, "truncation": POSITIVE,
     }  # fmt: skip
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.latent_init not in ("zeros", "normal"):
+            raise ValueError(f"latent_init='{self.latent_init}': use 'zeros' (the paper's) or 'normal'.")
 
 
 def chamfer(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -81,7 +87,8 @@ class LatentReconstruction(GeneratorSide):
     ) -> None:
         super().__init__(generator, train_generator=False)
         self.adapter, self.config = adapter, config
-        self.latents = nn.Parameter(torch.zeros(target_features[0].shape[0], generator.config.z_dim))
+        shape = (target_features[0].shape[0], generator.config.z_dim)
+        self.latents = nn.Parameter(torch.zeros(shape) if config.latent_init == "zeros" else torch.randn(shape))
         self.frozen = (extractor, target_features)  # a tuple: neither a submodule nor a buffer
 
     plotted_losses = ("pixel_l1", "perceptual")
