@@ -1,0 +1,319 @@
+"""The papers' claims, each in its own setting, in one command that runs in resumable pieces.
+
+    python bench/papers.py                       # every claim: run what is not cached yet, then rewrite the section
+    python bench/papers.py --claims bsa-reconstruction
+    python bench/papers.py --list                # the claims and their pieces, cached or not
+    python bench/papers.py --report              # only rewrite the section from what is cached
+
+A claim is a set of pieces (one training run each). A finished piece is cached as JSON in
+``bench/out/papers/<claim>/<piece>.json`` and never run again (delete the file to rerun it), so the whole table is
+built over several sessions on 2 cores, a piece at a time; a piece stopped half-way is run again from its start
+(pieces are minutes long; its run folder is ``bench/out/papers/<claim>/<piece>/``). After every piece the section
+between the markers ``<!-- papers:begin -->`` and ``<!-- papers:end -->`` of ``bench/RESULTS.md`` is rewritten
+from all cached pieces: for each claim the paper's setting, ours, the figures, the grids and curves
+(``bench/results/papers_*.png``), and a verdict by the rule the claim states. Scores: KID / FD on
+EfficientNet-Lite0 features against held-out images, reported as "FD (EfficientNet-Lite0)".
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from faces_bench import person_split
+from tracking import ScoreTracker, score_features
+
+from gan_transfer import GanPipeline
+from gan_transfer.adapters import attach
+from gan_transfer.atomic import atomic_write
+from gan_transfer.data import load_images
+from gan_transfer.data.datasets import few_shot, load_dataset
+from gan_transfer.metrics import compute_features
+from gan_transfer.rendering import make_image_grid, plot_curves, save_image, to_pil
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "bench" / "out" / "papers"
+FIGURES = ROOT / "bench" / "results"
+RESULTS = ROOT / "bench" / "RESULTS.md"
+BEGIN, END = "<!-- papers:begin -->", "<!-- papers:end -->"
+PERSONS = ROOT / "src" / "gan_transfer" / "zoo" / "data"
+
+
+@dataclasses.dataclass
+class Claim:
+    """A paper's claim: where the paper tested it, how we test it, the pieces, and how its verdict is read."""
+
+    name: str
+    title: str
+    paper: str  # the paper's setting
+    ours: str  # our setting
+    pieces: dict[str, Callable[[Path], dict[str, Any]]]  # piece name → run(work folder) → JSON-able result
+    report: Callable[[dict[str, dict[str, Any]]], list[str]]  # cached results → markdown lines (table, verdict)
+
+
+CLAIMS: dict[str, Claim] = {}
+
+
+def claim(c: Claim) -> Claim:
+    CLAIMS[c.name] = c
+    return c
+
+
+# ------------------------------------------------------------------------------------ BSA: reconstruction
+BSA_STEPS = 300
+BSA_SETTINGS = {  # the sanity check the paper's method rests on: reconstruct the training images from their latents
+    "ours (lr 1e-3, latents 0.05)": {},
+    "paper lr (0.1 for 25 images)": {"lr_g": 0.1, "lr_latent": 0.1},
+    "paper lr + N(0, I) latent start": {"lr_g": 0.1, "lr_latent": 0.1, "latent_init": "normal", "truncation": None},
+}
+
+
+def _persons() -> torch.Tensor:
+    return load_images(PERSONS / "twitter-person-25", 64)
+
+
+def _bsa_piece(options: dict[str, Any]) -> Callable[[Path], dict[str, Any]]:
+    def run(work: Path) -> dict[str, Any]:
+        source = GanPipeline.from_pretrained("gan-transfer/digiface-faces")
+        source.set_progress_bar_config(disable=True)
+        x = _persons()
+        started = time.perf_counter()
+        tuned = source.adapt(x, method="bsa", steps=BSA_STEPS, batch_size=25, perceptual_resolution=64,
+                             progress=False, output_dir=str(work), overwrite=True, **options)  # fmt: skip
+        seconds = time.perf_counter() - started
+        history = tuned.training_result.history
+        curve = [(h["step"], h["pixel_l1"]) for h in history if h["step"] == 1 or h["step"] % 25 == 0]
+        latents = tuned.training_result.extras["latents"]
+        g = tuned.generator.eval()
+        with torch.no_grad(), attach([tuned.get_adapter("bsa")], g):
+            recon = g(latents)
+        samples = tuned(num_images=10, generator=torch.Generator().manual_seed(0), output_type="pt").images * 2 - 1
+        torch.save({"recon": recon[:10], "samples": samples}, work / "images.pt")
+        return {"options": options, "steps": BSA_STEPS, "seconds": round(seconds, 1), "curve": curve,
+                "recon_l1": F.l1_loss(recon, x).item(), "latent_norm": latents.norm(dim=1).mean().item(),
+                "latent_spread": latents.std(0).mean().item()}  # fmt: skip
+
+    return run
+
+
+def _bsa_report(results: dict[str, dict[str, Any]]) -> list[str]:
+    x = _persons()
+    flat = F.l1_loss(x.mean(0, keepdim=True).expand_as(x), x).item()  # the best one image can do
+    source = GanPipeline.from_pretrained("gan-transfer/digiface-faces").generator.eval()
+    z = torch.randn(8, 100, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        scales = torch.cat([source(z * s) for s in (1.0, 0.3, 0.05)])
+    save_image(make_image_grid(to_pil(scales), cols=8), FIGURES / "papers_bsa_source_by_z_scale.png")
+    lines = ["| setting | steps | train s | recon pixel L1 | vs the mean image | latent ‖z‖ (N(0, I): 10) |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    rows, curves = [*to_pil(x[:10])], {}
+    for name, r in results.items():
+        lines.append(f"| {name} | {r['steps']} | {r['seconds']} | {r['recon_l1']:.3f} | "
+                     f"{r['recon_l1'] / flat:.2f}× | {r['latent_norm']:.2f} |")  # fmt: skip
+        images = torch.load(CACHE / "bsa-reconstruction" / _slug(name) / "images.pt")
+        rows += to_pil(images["recon"]) + to_pil(images["samples"])
+        curves[name] = [v for _, v in r["curve"]]
+    lines.append(f"| the mean training image, for every target | — | — | {flat:.3f} | 1.00× | — |")
+    if results:
+        save_image(make_image_grid(rows, cols=10), FIGURES / "papers_bsa_reconstruction.png")
+        plot_curves(curves, FIGURES / "papers_bsa_reconstruction_l1.png", title="pixel L1 (every 25 steps)")
+    best = min((r["recon_l1"] for r in results.values()), default=flat)
+    verdict = ("holds" if best < 0.6 * flat else "partly" if best < 0.9 * flat else "does not hold")
+    lines += ["", f"Verdict (rule: reconstruction L1 below 0.6× the mean image's holds, below 0.9× partly): "
+              f"**{verdict}** at {BSA_STEPS} steps (best {best:.3f} = {best / flat:.2f}× the mean image's {flat:.3f})."]
+    return lines
+
+
+claim(Claim(
+    name="bsa-reconstruction",
+    title="BSA's sanity check: the training images are reconstructed from their learned latents",
+    paper="BSA §4.2 / App. A.3.1: SNGAN-128 (and BigGAN-256), 25 images, latents start at 0, Adam lr 0.1 for 25 "
+          "images, 3,000–4,000 iterations, batch 25, VGG16 perceptual loss.",
+    ours="`gan-transfer/digiface-faces` (a DCGAN at 64 px trained by others on DigiFace faces) → the 25 Twemoji "
+         f"`person` faces; {BSA_STEPS} steps, batch 25, EfficientNet-Lite0 perceptual loss at 64 px, one seed.",
+    pieces={name: _bsa_piece(options) for name, options in BSA_SETTINGS.items()},
+    report=_bsa_report,
+))  # fmt: skip
+
+
+# ------------------------------------------------------------- TransferGAN Table 2: pretrained vs scratch
+TG_STEPS, TG_EVERY, TG_SAMPLES = 300, 50, 200
+TG_OPTIONS = {"batch_size": 16, "lr_g": 1e-4, "lr_d": 1e-4}  # WGAN-GP, 5 critic steps, β (0, 0.9): the paper's
+PAIRS = {
+    # near: the same emoji categories drawn by another vendor; far: photographed faces → flat cartoon faces
+    "near: Google emoji → Twitter emoji": ("gan-transfer/emoji-google", "emoji"),
+    "far: DigiFace faces → Twemoji persons": ("gan-transfer/digiface-faces", "persons"),
+}
+TG_SIZES = (25, 100)
+
+
+def _target(kind: str, n: int, resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n training images, held-out images) of a target."""
+    if kind == "emoji":
+        train = torch.from_numpy(few_shot("emoji-twitter", n, seed=0).images)
+        held = torch.from_numpy(load_dataset("emoji-twitter", "test").images)
+        held = held[torch.randperm(len(held), generator=torch.Generator().manual_seed(0))[:500]]
+        return load_images(train.numpy(), resolution), load_images(held.numpy(), resolution)
+    train, held_out = person_split(n)  # the bundled 25, or a larger split made by scripts/make_person_data.py
+    return load_images(train, resolution), load_images(held_out, resolution)
+
+
+def _tg_piece(source_name: str, kind: str, n: int, scratch: bool) -> Callable[[Path], dict[str, Any]]:
+    def run(work: Path) -> dict[str, Any]:
+        source = GanPipeline.from_pretrained(source_name)
+        source.set_progress_bar_config(disable=True)
+        res = source.generator.config.resolution
+        x, held = _target(kind, n, res)
+        reference = compute_features(held, batch_size=32)
+        z = torch.randn(TG_SAMPLES, source.generator.config.z_dim, generator=torch.Generator().manual_seed(1))
+        tracker = ScoreTracker(reference, z, every=TG_EVERY)
+        base = score_features(compute_features(source(latents=z, output_type="pt").images * 2 - 1, batch_size=32),
+                              reference, 100)  # fmt: skip
+        options = {**TG_OPTIONS, "reinit_generator": scratch, "reinit_discriminator": scratch}
+        started = time.perf_counter()
+        tuned = source.adapt(x, method="transfer_gan", steps=TG_STEPS, progress=False, callbacks=[tracker],
+                             output_dir=str(work), overwrite=True, **options)  # fmt: skip
+        wall = time.perf_counter() - started - tracker.eval_seconds
+        torch.save(tuned(latents=z[:8], output_type="pt").images * 2 - 1, work / "samples.pt")
+        best = min(tracker.rows, key=lambda r: r["kid"])
+        return {"source": base, "rows": tracker.rows, "seconds": round(wall, 1), "best_step": best["step"],
+                "best_kid": best["kid"], "best_fd": best["fd"], "final": tracker.rows[-1],
+                "train_images": len(x), "held_out": len(held)}  # fmt: skip
+
+    return run
+
+
+def _tg_report(results: dict[str, dict[str, Any]]) -> list[str]:
+    lines = ["| pair | images | init | source KID | best KID (step) | FD (EfficientNet-Lite0) at best | final KID | "
+             "train s |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    wins, total, curves = 0, 0, {}
+    for pair in PAIRS:
+        for n in TG_SIZES:
+            got = {init: results.get(_tg_name(pair, n, init)) for init in ("pretrained", "scratch")}
+            for init, r in got.items():
+                if r is None:
+                    lines.append(f"| {pair} | {n} | {init} | not run yet | | | | |")
+                    continue
+                lines.append(f"| {pair} | {n} | {init} | {r['source']['kid']:.4f} | {r['best_kid']:.4f} "
+                             f"({r['best_step']}) | {r['best_fd']:.1f} | {r['final']['kid']:.4f} | {r['seconds']} |")
+                curves[f"{pair.split(':')[0]} {n} {init}"] = [row["kid"] for row in r["rows"]]
+            if all(got.values()):
+                total += 1
+                wins += got["pretrained"]["best_kid"] < got["scratch"]["best_kid"]
+    if curves:
+        plot_curves(curves, FIGURES / "papers_transfergan_kid.png", title=f"KID every {TG_EVERY} steps")
+    verdict = ("not measured yet" if not total else "holds" if wins == total else "partly" if wins else
+               "does not hold")  # fmt: skip
+    lines += ["", f"Verdict (rule: pretrained reaches a lower best KID than scratch in every pair and size): "
+              f"**{verdict}** ({wins} of {total} comparisons measured so far)."]
+    return lines
+
+
+def _tg_name(pair: str, n: int, init: str) -> str:
+    return f"{pair.split(':')[0]} {n} {init}"
+
+
+claim(Claim(
+    name="transfergan-pretrained-vs-scratch",
+    title="TransferGAN Table 2: pretrained beats scratch at every target size, most at the fewest images",
+    paper="TransferGAN Table 2: WGAN-GP on LSUN bedrooms / ImageNet sources → LSUN targets of 1k–1M images, "
+          "pretrained vs the same architecture from scratch, FID and iterations.",
+    ours=f"two pairs (near: `gan-transfer/emoji-google` → Twitter emoji; far: `gan-transfer/digiface-faces` → "
+         f"Twemoji persons) at {', '.join(map(str, TG_SIZES))} images; WGAN-GP, 5 critic steps, lr 1e-4, batch 16, "
+         f"{TG_STEPS} steps, KID/FD every {TG_EVERY} steps on {TG_SAMPLES} samples vs held-out images; one seed.",
+    pieces={_tg_name(pair, n, init): _tg_piece(src, kind, n, init == "scratch")
+            for pair, (src, kind) in PAIRS.items() for n in TG_SIZES for init in ("pretrained", "scratch")},
+    report=_tg_report,
+))  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------ driver
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+
+
+def _cached(c: Claim) -> dict[str, dict[str, Any]]:
+    out = {}
+    for piece in c.pieces:
+        path = CACHE / c.name / f"{_slug(piece)}.json"
+        if path.is_file():
+            out[piece] = json.loads(path.read_text())
+    return out
+
+
+def run_claim(c: Claim) -> None:
+    for piece, run in c.pieces.items():
+        path = CACHE / c.name / f"{_slug(piece)}.json"
+        if path.is_file():
+            continue
+        work = CACHE / c.name / _slug(piece)
+        work.mkdir(parents=True, exist_ok=True)
+        print(f"[{c.name}] {piece} …", flush=True)
+        started = time.perf_counter()
+        result = {**run(work), "wall_clock_s": round(time.perf_counter() - started, 1),
+                  "threads": torch.get_num_threads(), "date": datetime.date.today().isoformat()}  # fmt: skip
+        with atomic_write(path) as tmp:
+            tmp.write_text(json.dumps(result, indent=1))
+        write_section()
+
+
+def write_section() -> None:
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    lines = [BEGIN, "", "## The papers' claims in their own settings (`python bench/papers.py`)", "",
+             "Regenerated from the cached pieces in `bench/out/papers/` (each piece: one training run, one seed; "
+             "its date and thread count are in its JSON). A claim whose pieces are not all run says so.", ""]
+    for c in CLAIMS.values():
+        results = _cached(c)
+        lines += [f"### {c.title}", "", f"- Paper: {c.paper}", f"- Ours: {c.ours}",
+                  f"- Pieces run: {len(results)} of {len(c.pieces)} (`python bench/papers.py --claims {c.name}`)", ""]
+        lines += [*c.report(results), ""]
+    lines.append(END)
+    text = RESULTS.read_text()
+    if BEGIN in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + "\n".join(lines) + rest.split(END, 1)[1]
+    else:  # newest first: after the file's preamble
+        head, sep, rest = text.partition("\n## ")
+        text = head + "\n".join(lines) + "\n\n" + sep.lstrip("\n") + rest
+    with atomic_write(RESULTS) as tmp:
+        tmp.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--claims", default=",".join(CLAIMS), help="comma-separated: " + ", ".join(CLAIMS))
+    parser.add_argument("--list", action="store_true", help="list claims and pieces (cached or not), run nothing")
+    parser.add_argument("--report", action="store_true", help="rewrite the RESULTS.md section only")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore", UserWarning)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
+    names = [n.strip() for n in args.claims.split(",") if n.strip()]
+    unknown = [n for n in names if n not in CLAIMS]
+    if unknown:
+        raise SystemExit(f"Unknown claim '{unknown[0]}'; claims: {', '.join(CLAIMS)}.")
+    if args.list:
+        for n in names:
+            cached = _cached(CLAIMS[n])
+            print(f"{n}:")
+            for piece in CLAIMS[n].pieces:
+                print(f"  [{'x' if piece in cached else ' '}] {piece}")
+        return
+    if not args.report:
+        for n in names:
+            run_claim(CLAIMS[n])
+    write_section()
+    print(f"Wrote the claims section of {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
