@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -330,3 +331,45 @@ def test_critic_warmup_trains_only_the_critic_first():
     assert all(torch.equal(v, pipe.generator.state_dict()[k]) for k, v in g0.items())
     with pytest.raises(ValueError, match="critic_warmup=-1"):
         TrainConfig(critic_warmup=-1)
+
+
+# --- a held-out slice picks the best step ------------------------------------------------------------------------
+@pytest.mark.parametrize(("method", "options"), [("transfer_gan", {}), ("bsa", {"perceptual_resolution": 32})])
+def test_holdout_hands_back_the_best_scoring_step(method, options):
+    """With ``holdout``, every evaluation scores KID on the slice; the pipeline handed back draws exactly what the
+    model drew at the best step (step 0 = the source itself, with a warning)."""
+    z = torch.randn(4, 32, generator=seeded(7))
+    drawn = {}
+
+    def record(step, logs, draw):
+        drawn[step] = draw(z).float()
+
+    source = tiny_pipeline("biggan")
+    opts = {**FAST, **options, "holdout": 0.25, "eval_every": 1, "eval_samples": 16, "steps": 4}
+    if method == "bsa":
+        opts = {k: v for k, v in opts.items() if k not in ("d_steps", "lr_d")}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tuned = source.adapt(target(), method=method, callbacks=[record], **opts)
+    selection = tuned.training_result.extras["selection"]
+    assert [s for s, _ in selection["scores"]] == [0, 1, 2, 3, 4]
+    best = selection["best_step"]
+    assert selection["best_kid"] == min(v for _, v in selection["scores"])
+    expected = source(latents=z, output_type="pt").images if best == 0 else (drawn[best] + 1) / 2
+    torch.testing.assert_close(tuned(latents=z, output_type="pt").images, expected.clamp(0, 1), atol=1e-6, rtol=0)
+    said = [str(w.message) for w in caught if "No step beat the source" in str(w.message)]
+    assert bool(said) == (best == 0) and selection["beat_source"] == (best != 0)
+    assert tuned.training_result.history[0]["step"] == 1  # 12 of 16 images trained: the slice was held out
+    assert get_recipe(method, **opts).config.holdout == 0.25
+
+
+def test_holdout_is_checked_and_checkpointed(tmp_path):
+    with pytest.raises(ValueError, match=r"holdout=0.5 of 3 images leaves 1"):
+        tiny_pipeline().adapt(target(3), holdout=0.5, steps=1, **FAST)
+    with pytest.raises(ValueError, match=r"Option holdout=0.9 is out of range; use a value in \[0, 0.5\]"):
+        get_recipe("transfer_gan", holdout=0.9)
+    tiny_pipeline().adapt(target(), holdout=0.25, eval_every=1, eval_samples=8, steps=2, checkpoint_every=1,
+                          output_dir=str(tmp_path), **FAST)  # fmt: skip
+    meta = json.loads((tmp_path / "checkpoint/state.json").read_text())
+    assert [s for s, _ in meta["selection"]] == [0, 1, 2]
+    assert any(k.startswith("best.") for k in load_file(str(tmp_path / "checkpoint/state.safetensors")))

@@ -19,7 +19,7 @@ from torch import nn
 from ..data import ImagesLike, image_paths, load_images
 from ..models import Discriminator, Generator
 from ..registry import Registry
-from .engine import StepCallback, TrainConfig, TrainResult, prepare_output_dir
+from .engine import GanTrainer, GeneratorSide, StepCallback, TrainConfig, TrainResult, prepare_output_dir
 
 RECIPE_REGISTRY: Registry[type[Recipe]] = Registry("method")
 # How a run is carried out, not what it learns:
@@ -82,6 +82,7 @@ class Recipe:
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
+        self.held_out: torch.Tensor | None = None  # set by fit when the config holds out a slice
 
     def fit(
         self,
@@ -96,6 +97,7 @@ class Recipe:
         prepare_output_dir(self.config, image_paths(images))
         x = load_images(images, c.resolution, c.channels, purpose=f"method '{self.name}'")
         labels = normalize_labels(class_labels, x.shape[0])
+        x, labels, self.held_out = self._hold_out(x, labels)
         with torch.random.fork_rng(devices=[]):  # new layers start from the config's seed; the caller's RNG is kept
             torch.manual_seed(self.config.seed)
             out = self.train(generator, discriminator, x, labels, callbacks)
@@ -111,6 +113,30 @@ class Recipe:
             out.adapter.config.hyperparameters = out.hyperparameters
             out.adapter.requires_grad_(False).eval()
         return out
+
+    def _hold_out(
+        self, x: torch.Tensor, labels: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(training images, their labels, the held-out slice or None): ``holdout`` of the images, seeded."""
+        share = self.config.holdout
+        if not share:
+            return x, labels, None
+        if self.translator:
+            raise ValueError(f"holdout={share}: method '{self.name}' translates images; it has no held-out scoring.")
+        k = max(2, round(share * x.shape[0]))
+        if x.shape[0] - k < 2:
+            raise ValueError(
+                f"holdout={share} of {x.shape[0]} images leaves {x.shape[0] - k} to train on; give more images or "
+                "a smaller holdout (the slice needs at least 2)."
+            )
+        order = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(self.config.seed + 4))
+        train, held = order[k:].sort().values, order[:k].sort().values
+        return x[train], None if labels is None else labels[train], x[held]
+
+    def trainer(self, config: TrainConfig, side: GeneratorSide, discriminator: nn.Module | None,
+                images: torch.Tensor | None, **options: Any) -> GanTrainer:  # fmt: skip
+        """The engine for one stage of this method, scoring the held-out slice when ``holdout`` is set."""
+        return GanTrainer(config, side, discriminator, images, held_out=self.held_out, **options)
 
     def train(
         self,

@@ -27,7 +27,7 @@ from ..metrics.extractors import FeatureExtractor, cached_extractor
 from ..models import Discriminator, Generator
 from ..options import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Range
 from .base import FitOutput, Recipe, register_recipe
-from .engine import GanTrainer, GeneratorSide, StepCallback, TrainConfig
+from .engine import GeneratorSide, StepCallback, TrainConfig
 
 
 @dataclasses.dataclass
@@ -155,7 +155,7 @@ class BSA(Recipe):
         side = LatentReconstruction(g, adapter, c, net, targets)
         config = dataclasses.replace(c, batch_size=min(c.batch_size, n))
         conditional = labels is not None and (g.config.num_classes or c.per_class)
-        trainer = GanTrainer(config, side, None, images, z_dim=g.config.z_dim,
+        trainer = self.trainer(config, side, None, images, z_dim=g.config.z_dim,
                              class_labels=labels if conditional else None,
                              num_classes=(g.config.num_classes or classes) if conditional else 0)  # fmt: skip
         side.frozen = (net.to(trainer.device), [t.to(trainer.device) for t in targets])  # where the engine trains

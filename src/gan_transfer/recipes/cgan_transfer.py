@@ -20,7 +20,7 @@ from ..adapters import ClassPropagationAdapter, attach
 from ..models import Discriminator, Generator
 from ..options import NON_NEGATIVE, Range
 from .base import FitOutput, Recipe, register_recipe
-from .engine import GanTrainer, GeneratorSide, StepCallback, TrainConfig
+from .engine import GeneratorSide, StepCallback, TrainConfig
 
 
 @dataclasses.dataclass
@@ -121,7 +121,7 @@ class CGANTransfer(Recipe):
         if not c.propagate:
             adapter.scores.requires_grad_(False)
             adapter.pseudo.requires_grad_(False)
-        trainer = GanTrainer(c, side, NewClassCritic(d, k), x, z_dim=generator.config.z_dim, class_labels=labels,
+        trainer = self.trainer(c, side, NewClassCritic(d, k), x, z_dim=generator.config.z_dim, class_labels=labels,
                              num_classes=m)  # fmt: skip
         result = trainer.fit(callbacks)
         trained = trainer.sampling_generator.adapter
@@ -135,7 +135,7 @@ class CGANTransfer(Recipe):
             stage2 = dataclasses.replace(c, steps=c.stage2_steps, output_dir=c.output_dir and f"{c.output_dir}/stage2")
             side = PropagatedGenerator(trainer.sampling_generator.generator, collapsed, (0.0, 0.0),
                                        train_generator=True, train_propagation=False)  # fmt: skip
-            second = GanTrainer(stage2, side, NewClassCritic(d, k), x, z_dim=generator.config.z_dim,
+            second = self.trainer(stage2, side, NewClassCritic(d, k), x, z_dim=generator.config.z_dim,
                                 class_labels=labels, num_classes=m)  # fmt: skip
             result.history += second.fit(callbacks).history
             new_generator = second.sampling_generator.generator

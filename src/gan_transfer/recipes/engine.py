@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -80,12 +81,16 @@ class TrainConfig:
     overwrite: bool = False  # True: a finished or stopped run already in output_dir is replaced, not refused
     progress: bool = True
     cpu: bool = False  # force the CPU even when an accelerator is present
+    holdout: float = 0.0  # share of the images kept out of training to score steps on and keep the best (0 = off)
+    eval_every: int = 50  # with holdout: score the held-out slice every this many steps (and at step 0 and the end)
+    eval_samples: int = 128  # with holdout: samples drawn (fixed latents) per score
 
     RANGES: ClassVar[dict[str, Range]] = {
         "steps": AT_LEAST_ONE, "batch_size": AT_LEAST_ONE, "d_steps": AT_LEAST_ONE, "checkpoint_every": AT_LEAST_ONE,
         "sample_every": AT_LEAST_ONE, "num_samples": AT_LEAST_ONE, "critic_warmup": NON_NEGATIVE,
         "gp_weight": NON_NEGATIVE, "r1_gamma": NON_NEGATIVE, "aux_weight": NON_NEGATIVE, "lr_g": POSITIVE,
         "lr_d": POSITIVE, "betas": MOMENTUM, "adam_eps": POSITIVE, "ema_decay": MOMENTUM, "seed": NON_NEGATIVE,
+        "holdout": Range(0, 0.5), "eval_every": AT_LEAST_ONE, "eval_samples": Range(2),
     }  # fmt: skip
 
     def __post_init__(self) -> None:
@@ -338,6 +343,52 @@ class GeneratorSide(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} trains adversarially: give the engine a discriminator.")
 
 
+class HeldOutSelection:
+    """Keep the best step by a held-out slice of the user's images (``holdout``): KID of ``eval_samples`` images
+    drawn from fixed latents against the slice, at step 0 (the source itself), every ``eval_every`` steps and at the
+    end. The sampling generator's weights at the best step are kept (and checkpointed) and handed back; when no
+    step beat the source, the run says so and hands back the source.
+    """
+
+    def __init__(self, held_out: torch.Tensor, config: TrainConfig, z_dim: int, num_classes: int) -> None:
+        from ..metrics import compute_features  # recipes → metrics: the one EfficientNet-Lite0 of the process
+
+        self.compute_features = compute_features
+        self.reference = compute_features(held_out.float().cpu(), batch_size=32)
+        fixed = torch.Generator().manual_seed(config.seed + 5)  # never touches the training streams
+        self.z = torch.randn(config.eval_samples, z_dim, generator=fixed)
+        self.y = torch.randint(0, num_classes, (config.eval_samples,), generator=fixed) if num_classes else None
+        self.scores: list[tuple[int, float]] = []  # (step, KID)
+        self.best_state: dict[str, torch.Tensor] = {}
+
+    def score(self, step: int, trainer: GanTrainer) -> None:
+        from ..metrics import kid
+
+        chunks = self.z.split(64)
+        labels = [None] * len(chunks) if self.y is None else self.y.split(64)
+        images = torch.cat([trainer.draw(z, y).float().cpu() for z, y in zip(chunks, labels, strict=True)])
+        features = self.compute_features(images, batch_size=32)
+        value = kid(features, self.reference, 100, min(len(features), len(self.reference)))[0]
+        if not self.scores or value < min(v for _, v in self.scores):
+            self.best_state = {k: v.detach().cpu().clone() for k, v in trainer.sampling_generator.state_dict().items()}
+        self.scores.append((step, float(value)))
+
+    def restore_best(self, trainer: GanTrainer) -> dict[str, Any]:
+        """Load the best step's weights into the sampling generator; the record of the choice."""
+        best_step, best = min(self.scores, key=lambda row: row[1])
+        trainer.sampling_generator.load_state_dict(self.best_state)
+        source = self.scores[0][1]
+        if best_step == 0:
+            warnings.warn(
+                f"No step beat the source on the held-out slice (KID {source:.4f} at step 0, best later "
+                f"{min(v for s, v in self.scores if s):.4f}); the result is the unadapted source. Try more images, "
+                "another method or other options.",
+                stacklevel=2,
+            )
+        return {"scores": self.scores, "best_step": best_step, "best_kid": best, "source_kid": source,
+                "beat_source": best_step != 0}  # fmt: skip
+
+
 class GanTrainer:
     """Trains ``generator`` (a :class:`GeneratorSide`) against ``discriminator`` on ``images`` — or, with no
     discriminator, by the side's own ``reconstruction_loss``.
@@ -359,6 +410,7 @@ class GanTrainer:
         class_labels: torch.Tensor | None = None,
         num_classes: int = 0,
         inputs: torch.Tensor | None = None,
+        held_out: torch.Tensor | None = None,
     ) -> None:
         self.config = config
         self.accelerator = _accelerator(config)
@@ -415,6 +467,7 @@ class GanTrainer:
         self.preview_z = torch.randn(config.num_samples, z_dim, generator=fixed)
         self.preview_y = torch.arange(config.num_samples) % num_classes if self.conditional else None
         self.preview_x = None if inputs is None else inputs[torch.arange(config.num_samples) % inputs.shape[0]]
+        self.selection = None if held_out is None else HeldOutSelection(held_out, config, z_dim, num_classes)
 
     def _adam(self, params: list[Any], lr: float) -> torch.optim.Optimizer:
         c = self.config
@@ -645,6 +698,8 @@ class GanTrainer:
         if self.D is not None:
             self.D.train()
         with synced_batch_norm(self.G, self.world > 1):
+            if self.selection is not None and not self.selection.scores:
+                self.selection.score(0, self)  # the source itself, before any step
             if self.step == 0 and self.opt_d is not None:
                 for _ in range(c.critic_warmup):  # the critic learns the source from the target first, G untouched
                     self._d_step()
@@ -656,6 +711,8 @@ class GanTrainer:
                 self.history.append({"step": self.step, **logs})
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()}, refresh=False)
+                if self.selection is not None and (self.step % c.eval_every == 0 or self.step == c.steps):
+                    self.selection.score(self.step, self)
                 if self.out is not None and self.step % c.sample_every == 0 and main:
                     self.save_samples(self.out / "samples" / f"step_{self.step:06d}.png")
                 if self.out is not None and (self.step % c.checkpoint_every == 0 or self.step == c.steps):
@@ -670,7 +727,10 @@ class GanTrainer:
             curves = {k: [h[k] for h in self.history if k in h] for k in self.G.plotted_losses}
             plot_curves(curves, self.out / "losses.png", title=f"generator step (1..{self.step})")
         seconds = time.perf_counter() - started
-        return TrainResult(self.history, self.step, seconds, self.out, self.seconds_before + seconds)
+        result = TrainResult(self.history, self.step, seconds, self.out, self.seconds_before + seconds)
+        if self.selection is not None:
+            result.extras["selection"] = self.selection.restore_best(self)
+        return result
 
     @property
     def sampling_generator(self) -> nn.Module:
@@ -729,6 +789,9 @@ class GanTrainer:
             tensors[f"rng.{name}"] = gen.get_state()
         tensors["rng.torch"] = torch.get_rng_state()
         tensors["sampler.perm"] = self.sampler.perm
+        if self.selection is not None:
+            tensors.update({f"best.{k}": v for k, v in self.selection.best_state.items()})
+            meta["selection"] = self.selection.scores
         seconds = self.seconds_before + time.perf_counter() - self.started
         meta.update(step=self.step, sampler_pos=self.sampler.pos, history=self.history, version=__version__,
                     seconds=seconds)  # fmt: skip
@@ -806,6 +869,9 @@ class GanTrainer:
         if self.input_sampler is not None:
             self.input_sampler.perm = tensors["input_sampler.perm"]
             self.input_sampler.pos = int(meta["input_sampler_pos"])
+        if self.selection is not None and "selection" in meta:
+            self.selection.scores = [tuple(row) for row in meta["selection"]]
+            self.selection.best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
         self.step, self.history = int(meta["step"]), list(meta["history"])
         self.seconds_before = float(meta.get("seconds", 0.0))
         self.last_good_checkpoint = self.step

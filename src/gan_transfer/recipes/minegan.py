@@ -22,7 +22,7 @@ from ..adapters.miner import MultiSourceMinerAdapter
 from ..models import Discriminator, Generator, MultiSourceGenerator
 from ..options import AT_LEAST_ONE, Range
 from .base import FitOutput, Recipe, register_recipe
-from .engine import GanTrainer, GeneratorSide, StepCallback, TrainConfig, TrainResult
+from .engine import GeneratorSide, StepCallback, TrainConfig, TrainResult
 
 
 @dataclasses.dataclass
@@ -147,7 +147,7 @@ class MineGAN(Recipe):
             out = str(Path(c.output_dir) / name) if c.output_dir else None
             config = dataclasses.replace(c, steps=steps, output_dir=out)
             side.set_generator_trainable(release)
-            trainer = GanTrainer(config, side, d, images, z_dim=z_dim, class_labels=labels, num_classes=k)
+            trainer = self.trainer(config, side, d, images, z_dim=z_dim, class_labels=labels, num_classes=k)
             results.append(trainer.fit(callbacks))
             side = trainer.sampling_generator
         adapter = side.to_adapter()

@@ -19,7 +19,7 @@ import torch
 from ..models import Discriminator, Generator
 from ..options import NON_NEGATIVE, Range
 from .base import FitOutput, Recipe, register_recipe
-from .engine import GanTrainer, GeneratorSide, StepCallback, TrainConfig
+from .engine import GeneratorSide, StepCallback, TrainConfig
 
 FEW_SHOT_LIMIT = 1000  # at or below this many images the paper lowers the learning rate to 1e-5
 
@@ -91,7 +91,7 @@ class TransferGAN(Recipe):
             block.requires_grad_(False)
         lr = c.learning_rate(x.shape[0])
         config = dataclasses.replace(c, lr_g=c.lr_g or lr, lr_d=c.lr_d or lr)
-        trainer = GanTrainer(
+        trainer = self.trainer(
             config, GeneratorSide(g), d, x, z_dim=g.config.z_dim, class_labels=labels, num_classes=num_classes
         )
         result = trainer.fit(callbacks)
