@@ -5,8 +5,9 @@
     python bench/papers.py --list                # the claims and their pieces, cached or not
     python bench/papers.py --report              # only rewrite the section from what is cached
 
-A claim is a set of pieces (one training run each). A finished piece is cached as JSON in
-``bench/out/papers/<claim>/<piece>.json`` and never run again (delete the file to rerun it), so the whole table is
+A claim is a set of pieces (one training run each). A finished piece is kept, committed, as JSON and a small PNG of
+its images in ``bench/results/papers/<claim>/<piece>.{json,png}`` and never run again (delete the JSON to rerun it),
+so the whole table is
 built over several sessions on 2 cores, a piece at a time; a piece stopped half-way is run again from its start
 (pieces are minutes long; its run folder is ``bench/out/papers/<claim>/<piece>/``). After every piece the section
 between the markers ``<!-- papers:begin -->`` and ``<!-- papers:end -->`` of ``bench/RESULTS.md`` is rewritten
@@ -28,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import PIL.Image
 import torch
 import torch.nn.functional as F
 from faces_bench import person_split
@@ -42,7 +44,8 @@ from gan_transfer.metrics import compute_features
 from gan_transfer.rendering import make_image_grid, plot_curves, save_image, to_pil
 
 ROOT = Path(__file__).resolve().parents[1]
-CACHE = ROOT / "bench" / "out" / "papers"
+CACHE = ROOT / "bench" / "results" / "papers"  # finished pieces (committed)
+WORK = ROOT / "bench" / "out" / "papers"  # run folders (checkpoints, samples; not committed)
 FIGURES = ROOT / "bench" / "results"
 RESULTS = ROOT / "bench" / "RESULTS.md"
 BEGIN, END = "<!-- papers:begin -->", "<!-- papers:end -->"
@@ -98,7 +101,7 @@ def _bsa_piece(options: dict[str, Any]) -> Callable[[Path], dict[str, Any]]:
         with torch.no_grad(), attach([tuned.get_adapter("bsa")], g):
             recon = g(latents)
         samples = tuned(num_images=10, generator=torch.Generator().manual_seed(0), output_type="pt").images * 2 - 1
-        torch.save({"recon": recon[:10], "samples": samples}, work / "images.pt")
+        save_image(make_image_grid(to_pil(torch.cat([recon[:10], samples])), cols=10), _piece_png(work))
         return {"options": options, "steps": BSA_STEPS, "seconds": round(seconds, 1), "curve": curve,
                 "recon_l1": F.l1_loss(recon, x).item(), "latent_norm": latents.norm(dim=1).mean().item(),
                 "latent_spread": latents.std(0).mean().item()}  # fmt: skip
@@ -116,16 +119,15 @@ def _bsa_report(results: dict[str, dict[str, Any]]) -> list[str]:
     save_image(make_image_grid(to_pil(scales), cols=8), FIGURES / "papers_bsa_source_by_z_scale.png")
     lines = ["| setting | steps | train s | recon pixel L1 | vs the mean image | latent ‖z‖ (N(0, I): 10) |",
              "|---|---|---|---|---|---|"]  # fmt: skip
-    rows, curves = [*to_pil(x[:10])], {}
+    rows, curves = [make_image_grid(to_pil(x[:10]), cols=10)], {}
     for name, r in results.items():
         lines.append(f"| {name} | {r['steps']} | {r['seconds']} | {r['recon_l1']:.3f} | "
                      f"{r['recon_l1'] / flat:.2f}× | {r['latent_norm']:.2f} |")  # fmt: skip
-        images = torch.load(CACHE / "bsa-reconstruction" / _slug(name) / "images.pt")
-        rows += to_pil(images["recon"]) + to_pil(images["samples"])
+        rows.append(PIL.Image.open(CACHE / "bsa-reconstruction" / f"{_slug(name)}.png").convert("RGB"))
         curves[name] = [v for _, v in r["curve"]]
     lines.append(f"| the mean training image, for every target | — | — | {flat:.3f} | 1.00× | — |")
     if results:
-        save_image(make_image_grid(rows, cols=10), FIGURES / "papers_bsa_reconstruction.png")
+        save_image(_stack(rows), FIGURES / "papers_bsa_reconstruction.png")
         plot_curves(curves, FIGURES / "papers_bsa_reconstruction_l1.png", title="pixel L1 (every 25 steps)")
     best = min((r["recon_l1"] for r in results.values()), default=flat)
     verdict = ("holds" if best < 0.6 * flat else "partly" if best < 0.9 * flat else "does not hold")
@@ -184,7 +186,8 @@ def _tg_piece(source_name: str, kind: str, n: int, scratch: bool) -> Callable[[P
         tuned = source.adapt(x, method="transfer_gan", steps=TG_STEPS, progress=False, callbacks=[tracker],
                              output_dir=str(work), overwrite=True, **options)  # fmt: skip
         wall = time.perf_counter() - started - tracker.eval_seconds
-        torch.save(tuned(latents=z[:8], output_type="pt").images * 2 - 1, work / "samples.pt")
+        save_image(make_image_grid(to_pil(tuned(latents=z[:8], output_type="pt").images * 2 - 1), cols=8),
+                   _piece_png(work))
         best = min(tracker.rows, key=lambda r: r["kid"])
         return {"source": base, "rows": tracker.rows, "seconds": round(wall, 1), "best_step": best["step"],
                 "best_kid": best["kid"], "best_fd": best["fd"], "final": tracker.rows[-1],
@@ -212,9 +215,14 @@ def _tg_report(results: dict[str, dict[str, Any]]) -> list[str]:
                 wins += got["pretrained"]["best_kid"] < got["scratch"]["best_kid"]
     if curves:
         plot_curves(curves, FIGURES / "papers_transfergan_kid.png", title=f"KID every {TG_EVERY} steps")
+        grids = [CACHE / "transfergan-pretrained-vs-scratch" / f"{_slug(name)}.png" for name in results]
+        save_image(_stack([PIL.Image.open(g).convert("RGB") for g in grids if g.is_file()]),
+                   FIGURES / "papers_transfergan_samples.png")
     verdict = ("not measured yet" if not total else "holds" if wins == total else "partly" if wins else
                "does not hold")  # fmt: skip
-    lines += ["", f"Verdict (rule: pretrained reaches a lower best KID than scratch in every pair and size): "
+    lines += ["", "Figures: `bench/results/papers_transfergan_kid.png` (KID curves), "
+              "`bench/results/papers_transfergan_samples.png` (8 samples per run, rows in table order).",
+              "", f"Verdict (rule: pretrained reaches a lower best KID than scratch in every pair and size): "
               f"**{verdict}** ({wins} of {total} comparisons measured so far)."]
     return lines
 
@@ -238,6 +246,21 @@ claim(Claim(
 
 
 # ------------------------------------------------------------------------------------------------ driver
+def _piece_png(work: Path) -> Path:
+    """Where a piece (run in ``WORK/<claim>/<piece>``) keeps its images: beside its JSON, committed."""
+    return CACHE / work.parent.name / f"{work.name}.png"
+
+
+def _stack(rows: list[PIL.Image.Image]) -> PIL.Image.Image:
+    """Images one under the other (rows of a grid), left-aligned on white."""
+    out = PIL.Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows)), "white")
+    top = 0
+    for r in rows:
+        out.paste(r, (0, top))
+        top += r.height
+    return out
+
+
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
 
@@ -256,8 +279,9 @@ def run_claim(c: Claim) -> None:
         path = CACHE / c.name / f"{_slug(piece)}.json"
         if path.is_file():
             continue
-        work = CACHE / c.name / _slug(piece)
+        work = WORK / c.name / _slug(piece)
         work.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         print(f"[{c.name}] {piece} …", flush=True)
         started = time.perf_counter()
         result = {**run(work), "wall_clock_s": round(time.perf_counter() - started, 1),
