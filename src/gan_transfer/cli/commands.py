@@ -139,6 +139,11 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         f"Adapted with {args.method} in {result.steps} steps ({result.seconds:.1f} s this run); "
         f"pipeline saved to {out / 'pipeline'}, samples and checkpoint in {out / 'training'}"
     )
+    chosen = (result.extras or {}).get("selection")
+    if chosen:
+        print(f"Held-out slice: KID {chosen['source_kid']:.4f} for the source, best {chosen['best_kid']:.4f} at step "
+              f"{chosen['best_step']}" + ("" if chosen["beat_source"] else " — no step beat the source, so the saved "
+                                          "pipeline is the source itself"))  # fmt: skip
     return 0
 
 
