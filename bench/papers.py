@@ -130,10 +130,13 @@ def _bsa_report(results: dict[str, dict[str, Any]]) -> list[str]:
         save_image(_stack(rows), FIGURES / "papers_bsa_reconstruction.png")
         plot_curves(curves, FIGURES / "papers_bsa_reconstruction_l1.png", title="pixel L1 (every 25 steps)")
     best = min((r["recon_l1"] for r in results.values()), default=flat)
-    verdict = ("holds" if best < 0.6 * flat else "partly" if best < 0.9 * flat else "does not hold")
-    lines += ["", f"Verdict (rule: reconstruction L1 below 0.6× the mean image's holds, below 0.9× partly): "
+    verdict = ("holds" if best < 0.35 * flat else "partly" if best < 0.8 * flat else "does not hold")
+    lines += ["", "Grid `bench/results/papers_bsa_reconstruction.png`: the 10 first targets, then per setting (table "
+              "order) their reconstructions G(z_i) and 10 samples as the adapter draws them. "
+              "`bench/results/papers_bsa_source_by_z_scale.png`: the source at 8 latents scaled by 1, 0.3 and 0.05.",
+              "", f"Verdict (rule: reconstruction L1 below 0.35× the mean image's holds, below 0.8× partly): "
               f"**{verdict}** at {BSA_STEPS} steps (best {best:.3f} = {best / flat:.2f}× the mean image's {flat:.3f})."]
-    return lines
+    return lines + NOTES.get("bsa-reconstruction", [])
 
 
 claim(Claim(
@@ -146,6 +149,26 @@ claim(Claim(
     pieces={name: _bsa_piece(options) for name, options in BSA_SETTINGS.items()},
     report=_bsa_report,
 ))  # fmt: skip
+
+
+# What was seen in the figures, written by hand after looking at them (dated; a rerun does not rewrite it).
+NOTES: dict[str, list[str]] = {
+    "bsa-reconstruction": [
+        "",
+        "Seen 2026-12-02 (300 steps): every setting reconstructs each face's skin tone and outline, and the one "
+        "dark-haired target's hair, but none of the emoji's eyes or mouth; ours at 100 steps (lr 1e-3) was still a "
+        "uniform beige square for every target, i.e. the mean image — what `bsa_vs_transfer_gan.png`'s grey-blue "
+        "blobs were. Samples at truncation 0.3 are faint beige blobs on a checkerboard; untruncated samples (last "
+        "row) are the source's photo faces recoloured pale. Why: this DCGAN draws a flat brown texture for latents "
+        "below about 0.3·sqrt(100) in norm (second and third rows of the z-scale figure), and BSA lives there: "
+        "latents start at 0 and stay near norm 2, latents started at N(0, I) (norm 10) are pulled back to norm 2.4 "
+        "(table) — the reconstruction loss prefers the flat region, where γ/β can paint the mean colour — and "
+        "truncation 0.3 samples from norm ≤ 3. BigGAN and "
+        "SNGAN, the paper's generators, draw images near z = 0 (the truncation trick relies on it); this one does "
+        "not, so BSA's structure, not its learning rates, is what fails on it. The paper's lr (0.1) sharpens the "
+        "reconstructions (0.57× vs 0.60× the mean image) but does not change that.",
+    ],
+}
 
 
 # ------------------------------------------------------------- TransferGAN Table 2: pretrained vs scratch
@@ -367,7 +390,7 @@ def run_claim(c: Claim) -> None:
 def write_section() -> None:
     FIGURES.mkdir(parents=True, exist_ok=True)
     lines = [BEGIN, "", "## The papers' claims in their own settings (`python bench/papers.py`)", "",
-             "Regenerated from the cached pieces in `bench/out/papers/` (each piece: one training run, one seed; "
+             "Regenerated from the pieces kept in `bench/results/papers/` (each piece: one training run, one seed; "
              "its date and thread count are in its JSON). A claim whose pieces are not all run says so.", ""]
     for c in CLAIMS.values():
         results = _cached(c)
