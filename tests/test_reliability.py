@@ -282,7 +282,7 @@ def test_text_options_convert_to_their_field_types():
 
 def test_generation_arguments_are_checked_before_anything_is_drawn():
     pipe = tiny_pipeline()
-    with pytest.raises(TypeError, match=r"generator='0' is a str; pass a torch\.Generator"):
+    with pytest.raises(TypeError, match=r"generator='0' is of type str; pass a torch\.Generator"):
         pipe(num_images=2, generator="0")
     with pytest.raises(ValueError, match=r"truncation=inf: use a finite value"):
         pipe(num_images=2, truncation=float("inf"))

@@ -27,10 +27,20 @@ def truncate(z: torch.Tensor, threshold: float) -> torch.Tensor:
     return normal.icdf(u.clamp(1e-12, 1 - 1e-12)).clamp(-threshold, threshold).to(z.dtype)
 
 
+def check_generator(generator: object) -> None:
+    """Refuse, in one sentence, a ``generator=`` argument that is not a ``torch.Generator`` (or None)."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator={generator!r} is of type {type(generator).__name__}; pass a torch.Generator, "
+            "e.g. torch.Generator().manual_seed(0)."
+        )
+
+
 def sample_latents(
     num: int, z_dim: int, truncation: float = 1.0, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """z = truncation · TruncatedNormal(−2, 2) (the BigGAN truncation trick), drawn on the CPU from ``generator``."""
+    check_generator(generator)
     if not (isinstance(truncation, (int, float)) and 0 < truncation < float("inf")):
         raise ValueError(f"truncation={truncation}: use a finite value > 0 (1.0 = no shrinking, 0.4 = near the mode).")
     return truncate(torch.randn(num, z_dim, generator=generator), BIGGAN_THRESHOLD) * truncation

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from .. import zoo  # noqa: F401  (registers the bundled names gan-transfer/NAME)
 from ..hub import CardBody, resolve_file
-from ..latents import sample_latents
+from ..latents import check_generator, sample_latents
 from ..memory import available_memory, gib
 from ..models import Discriminator, Generator, MultiSourceGenerator
 from ..rendering import make_image_grid, to_pil
@@ -177,11 +177,7 @@ class GanPipeline(Pipeline):
         """(images in [-1, 1] on the CPU, latents, labels) per batch; draws made block by block (latents, then
         labels), so a call of up to DRAW_BLOCK images draws exactly as one draw of everything would."""
         g = self.generator
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(
-                f"generator={generator!r} is a {type(generator).__name__}; pass a torch.Generator, "
-                "e.g. torch.Generator().manual_seed(0)."
-            )
+        check_generator(generator)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size={batch_size!r}: use a whole number of at least 1.")
         if latents is None:
