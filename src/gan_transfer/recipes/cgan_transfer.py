@@ -20,7 +20,7 @@ from ..adapters import ClassPropagationAdapter, attach
 from ..models import Discriminator, Generator
 from ..options import NON_NEGATIVE, Range
 from .base import FitOutput, Recipe, register_recipe
-from .engine import GeneratorSide, StepCallback, TrainConfig
+from .engine import GeneratorSide, StepCallback, TrainConfig, TrainResult
 
 
 @dataclasses.dataclass
@@ -137,7 +137,7 @@ class CGANTransfer(Recipe):
                                        train_generator=True, train_propagation=False)  # fmt: skip
             second = self.trainer(stage2, side, NewClassCritic(d, k), x, z_dim=generator.config.z_dim,
                                 class_labels=labels, num_classes=m)  # fmt: skip
-            result.history += second.fit(callbacks).history
+            result = TrainResult.merged([result, second.fit(callbacks)])
             new_generator = second.sampling_generator.generator
             collapsed.config.base_model_hash = None  # it now belongs to the fine-tuned generator
         return FitOutput(generator=new_generator, adapter=collapsed, result=result,

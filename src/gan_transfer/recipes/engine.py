@@ -165,10 +165,20 @@ class TrainResult:
 
     @staticmethod
     def merged(results: Sequence[TrainResult]) -> TrainResult:
-        """One record for several stages run one after the other: histories concatenated, steps and times added."""
+        """One record for several stages run one after the other: histories concatenated, steps and times added,
+        extras from the later stages over the earlier. A held-out ``selection`` keeps each stage's scores and is
+        judged against the first stage's step 0 — the source itself."""
+        extras: dict[str, Any] = {}
+        for r in results:
+            extras.update(r.extras)
+        chosen = [r.extras["selection"] for r in results if "selection" in r.extras]
+        if chosen:
+            source = chosen[0]["source_kid"]
+            extras["selection"] = {**chosen[-1], "stages": chosen, "source_kid": source,
+                                   "beat_source": chosen[-1]["best_kid"] < source}  # fmt: skip
         return TrainResult([h for r in results for h in r.history], sum(r.steps for r in results),
                            sum(r.seconds for r in results), results[-1].output_dir,
-                           sum(r.total_seconds for r in results))  # fmt: skip
+                           sum(r.total_seconds for r in results), extras)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------ random streams
@@ -380,9 +390,9 @@ class HeldOutSelection:
         source = self.scores[0][1]
         if best_step == 0:
             warnings.warn(
-                f"No step beat the source on the held-out slice (KID {source:.4f} at step 0, best later "
-                f"{min(v for s, v in self.scores if s):.4f}); the result is the unadapted source. Try more images, "
-                "another method or other options.",
+                f"No step beat the starting model (the source, or the previous stage) on the held-out slice (KID "
+                f"{source:.4f} at step 0, best later {min(v for s, v in self.scores if s):.4f}); its weights are "
+                "handed back unchanged. Try more images, another method or other options.",
                 stacklevel=2,
             )
         return {"scores": self.scores, "best_step": best_step, "best_kid": best, "source_kid": source,
