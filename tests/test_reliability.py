@@ -436,3 +436,15 @@ def test_a_zoo_name_resolves_inside_the_zoo_or_not_at_all(tmp_path, monkeypatch)
     with pytest.raises(FileNotFoundError, match=f"is not a zoo name: .* absolute path \\({tmp_path / 'elsewhere'}\\)"):
         GanPipeline.from_pretrained(name)
     assert GanPipeline.from_pretrained(tmp_path / "elsewhere").generator is not None
+
+
+def test_cli_adapt_reports_the_held_out_verdict(tmp_path, source, images, capsys):
+    args = _adapt(source, images, tmp_path / "out", "--steps", "2", "--set", "holdout=0.25", "--set", "eval_every=1",
+                  "--set", "eval_samples=8")  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "Held-out slice: KID" in out and "for the source, best" in out
+    meta = json.loads((tmp_path / "out" / "training" / "checkpoint" / "state.json").read_text())
+    assert meta["config"]["holdout"] == 0.25 and [s for s, _ in meta["selection"]] == [0, 1, 2]
