@@ -3,6 +3,7 @@
     python bench/papers.py                       # every claim: run what is not cached yet, then rewrite the section
     python bench/papers.py --claims bsa-reconstruction
     python bench/papers.py --list                # the claims and their pieces, cached or not
+    python bench/papers.py --claims transfergan-pretrained-vs-scratch --pieces far   # only some pieces
     python bench/papers.py --report              # only rewrite the section from what is cached
 
 A claim is a set of pieces (one training run each). A finished piece is kept, committed, as JSON and a small PNG of
@@ -451,10 +452,10 @@ def _cached(c: Claim) -> dict[str, dict[str, Any]]:
     return out
 
 
-def run_claim(c: Claim) -> None:
+def run_claim(c: Claim, only: str = "") -> None:
     for piece, run in c.pieces.items():
         path = CACHE / c.name / f"{_slug(piece)}.json"
-        if path.is_file():
+        if path.is_file() or only not in piece:
             continue
         work = WORK / c.name / _slug(piece)
         work.mkdir(parents=True, exist_ok=True)
@@ -495,6 +496,7 @@ def main() -> None:
     parser.add_argument("--claims", default=",".join(CLAIMS), help="comma-separated: " + ", ".join(CLAIMS))
     parser.add_argument("--list", action="store_true", help="list claims and pieces (cached or not), run nothing")
     parser.add_argument("--report", action="store_true", help="rewrite the RESULTS.md section only")
+    parser.add_argument("--pieces", default="", help="run only the pieces whose name contains this text")
     args = parser.parse_args()
     warnings.simplefilter("ignore", UserWarning)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
@@ -511,7 +513,7 @@ def main() -> None:
         return
     if not args.report:
         for n in names:
-            run_claim(CLAIMS[n])
+            run_claim(CLAIMS[n], args.pieces)
     write_section()
     print(f"Wrote the claims section of {RESULTS}")
 
