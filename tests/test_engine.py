@@ -364,8 +364,12 @@ def test_holdout_hands_back_the_best_scoring_step(method, options):
 
 
 def test_holdout_is_checked_and_checkpointed(tmp_path):
-    with pytest.raises(ValueError, match=r"holdout=0.5 of 3 images leaves 1"):
+    with pytest.raises(ValueError, match=r"holdout=0.5 of 3 images holds out 2 and trains on 1; .* at least 2"):
         tiny_pipeline().adapt(target(3), holdout=0.5, steps=1, **FAST)
+    recipe = get_recipe("transfer_gan", holdout=0.25)
+    labels = torch.tensor([0] * 8 + [1] * 2 + [2] * 6)  # every class keeps training images; the slice is stratified
+    x, y, held = recipe._hold_out(target(), labels)
+    assert sorted(y.unique().tolist()) == [0, 1, 2] and len(held) == 2 + 0 + 2 and len(x) == 12
     with pytest.raises(ValueError, match=r"Option holdout=0.9 is out of range; use a value in \[0, 0.5\]"):
         get_recipe("transfer_gan", holdout=0.9)
     tiny_pipeline().adapt(target(), holdout=0.25, eval_every=1, eval_samples=8, steps=2, checkpoint_every=1,
@@ -384,3 +388,22 @@ def test_holdout_across_stages_is_judged_against_the_source():
     assert len(chosen["stages"]) == 2 and chosen["source_kid"] == chosen["stages"][0]["scores"][0][1]
     assert chosen["beat_source"] == (chosen["best_kid"] < chosen["source_kid"])
     assert chosen["stages"][1]["scores"][0][1] == min(v for _, v in chosen["stages"][0]["scores"])  # starts at best
+
+
+def test_a_stopped_holdout_run_resumes_to_the_same_choice(tmp_path):
+    opts = {**FAST, "holdout": 0.25, "eval_every": 1, "eval_samples": 8, "steps": 4, "checkpoint_every": 1}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        straight = tiny_pipeline().adapt(target(), output_dir=str(tmp_path / "a"), **opts)
+
+        def stop(step, logs, draw):
+            if step == 3:
+                raise _Stop
+
+        with pytest.raises(_Stop):
+            tiny_pipeline().adapt(target(), output_dir=str(tmp_path / "b"), callbacks=[stop], **opts)
+        resumed = tiny_pipeline().adapt(target(), output_dir=str(tmp_path / "b"), resume=True, **opts)
+    a, b = (p.training_result.extras["selection"] for p in (straight, resumed))
+    assert a["scores"] == b["scores"] and a["best_step"] == b["best_step"]
+    assert same(state(straight.generator), state(resumed.generator))
+    assert same(state(straight.discriminator), state(resumed.discriminator))

@@ -202,7 +202,7 @@ def resolve_folder(
     Hub repos are downloaded, or read from the local cache when offline.
     """
     local = Path(path_or_id).expanduser()
-    bundled = _registered_folder(str(path_or_id))  # first: a resolver refuses a malformed name of its own
+    bundled = None if local.is_dir() else _registered_folder(str(path_or_id))  # may refuse a malformed short name
     if local.is_dir():
         folder = local
     elif bundled is not None and not revision:

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
+import operator
+import os
 import types
 import typing
 from collections.abc import Mapping
@@ -122,28 +125,30 @@ def _convert(value: Any, hint: Any) -> Any:
             raise TypeError
         return list(value)
     if hint is bool:
-        if isinstance(value, bool):
-            return value
+        if isinstance(value, (bool, numbers.Integral)) and int(value) in (0, 1):
+            return bool(value)
         if isinstance(value, str) and value.strip().lower() in _BOOL_WORDS:
             return _BOOL_WORDS[value.strip().lower()]
         raise TypeError
     if hint is int:
         if isinstance(value, bool):
             raise TypeError
-        if isinstance(value, int):
-            return value
-        number = float(value.strip()) if isinstance(value, str) else value
-        if isinstance(number, float) and math.isfinite(number) and number.is_integer():
+        if isinstance(value, numbers.Integral) or (hasattr(value, "__index__") and not isinstance(value, str)):
+            return operator.index(value)  # ints, NumPy ints, one-element integer tensors
+        number = float(value.strip()) if isinstance(value, str) else float(value)
+        if math.isfinite(number) and number.is_integer():
             return int(number)  # 1e3 or "2000" are whole numbers; 2.5 is not
         raise ValueError
     if hint is float:
         if isinstance(value, bool):
             raise TypeError
-        number = float(value.strip()) if isinstance(value, str) else value
-        if not isinstance(number, (int, float)) or not math.isfinite(number):
+        number = float(value.strip()) if isinstance(value, str) else float(value)  # NumPy floats, 0-d tensors
+        if not math.isfinite(number):
             raise ValueError
-        return float(number)
+        return number
     if hint is str:
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)  # output_dir=Path("run")
         if not isinstance(value, str):
             raise TypeError
         return value

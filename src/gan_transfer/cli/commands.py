@@ -141,9 +141,10 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     )
     chosen = (result.extras or {}).get("selection")
     if chosen:
+        stage = f" of stage {len(chosen['stages'])}" if "stages" in chosen else ""
+        verdict = "" if chosen["beat_source"] else " — no step beat the source"
         print(f"Held-out slice: KID {chosen['source_kid']:.4f} for the source, best {chosen['best_kid']:.4f} at step "
-              f"{chosen['best_step']}" + ("" if chosen["beat_source"] else " — no step beat the source, so the saved "
-                                          "pipeline is the source itself"))  # fmt: skip
+              f"{chosen['best_step']}{stage}{verdict}")
     return 0
 
 

@@ -123,15 +123,22 @@ class Recipe:
             return x, labels, None
         if self.translator:
             raise ValueError(f"holdout={share}: method '{self.name}' translates images; it has no held-out scoring.")
-        k = max(2, round(share * x.shape[0]))
-        if x.shape[0] - k < 2:
+        rng = torch.Generator().manual_seed(self.config.seed + 4)
+        groups = [torch.arange(x.shape[0])] if labels is None else [
+            torch.nonzero(labels == c).flatten() for c in labels.unique()]  # fmt: skip
+        held_parts = []
+        for group in groups:  # per class, so no class loses all its training images
+            order = group[torch.randperm(len(group), generator=rng)]
+            held_parts.append(order[: min(round(share * len(group)), len(group) - 1)])
+        held = torch.cat(held_parts).sort().values
+        kept = torch.ones(x.shape[0], dtype=torch.bool)
+        kept[held] = False
+        if len(held) < 2 or int(kept.sum()) < 2:
             raise ValueError(
-                f"holdout={share} of {x.shape[0]} images leaves {x.shape[0] - k} to train on; give more images or "
-                "a smaller holdout (the slice needs at least 2)."
+                f"holdout={share} of {x.shape[0]} images holds out {len(held)} and trains on {int(kept.sum())}; "
+                "the slice and the training set need at least 2 images each — give more images or change holdout."
             )
-        order = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(self.config.seed + 4))
-        train, held = order[k:].sort().values, order[:k].sort().values
-        return x[train], None if labels is None else labels[train], x[held]
+        return x[kept], None if labels is None else labels[kept], x[held]
 
     def trainer(self, config: TrainConfig, side: GeneratorSide, discriminator: nn.Module | None,
                 images: torch.Tensor | None, **options: Any) -> GanTrainer:  # fmt: skip

@@ -19,6 +19,7 @@ import copy
 import dataclasses
 import json
 import os
+import re
 import shutil
 import time
 import warnings
@@ -48,6 +49,7 @@ RESUMABLE_CHANGES = frozenset({"steps", "lr_g", "lr_d", "betas", "adam_eps", "gp
                                "checkpoint_every", "sample_every", "num_samples", "output_dir", "resume", "progress",
                                "cpu", "mixed_precision", "overwrite"})  # fmt: skip
 RUN_OUTPUTS = (CHECKPOINT, f".{CHECKPOINT}.old", "samples", "losses.png")  # what a run writes into its folder
+STAGE_FOLDER = re.compile(r"stage\d+|init_\d+|self_init_\w+|translate_\w+")  # a multi-stage run's own sub-folders
 DrawFn = Callable[..., torch.Tensor]  # draw(z, class_labels=None) → images of the model as it stands, no grad
 StepCallback = Callable[[int, dict[str, float], DrawFn], None]  # (step, logs, draw), after every generator step
 
@@ -108,9 +110,10 @@ def prepare_output_dir(config: TrainConfig, inputs: Sequence[str | os.PathLike] 
     """The one output-folder check, made before anything is read or trained.
 
     ``output_dir`` must be a folder (or not exist yet), must not lie inside a folder the run reads images from
-    (``inputs``: folders or image files; outputs are never inputs), and must not hold another run unless the run
-    resumes it (``resume``) or replaces it (``overwrite``: the earlier run's checkpoints, samples and loss plot are
-    removed, nothing else).
+    (``inputs``: the folders and files given as images; outputs are never inputs), and must not hold another run
+    unless the run resumes it (``resume``) or replaces it (``overwrite``: the earlier run's checkpoints, samples and
+    loss plot are removed, in the folder and in its stage folders, nothing else). Every process decides the same
+    from what is on disk; only the main one removes.
     """
     if not config.output_dir:
         return
@@ -121,14 +124,14 @@ def prepare_output_dir(config: TrainConfig, inputs: Sequence[str | os.PathLike] 
                 where = "is a file" if parent == out else f"lies under the file '{parent}'"
                 raise ValueError(f"output_dir '{out}' {where}; give a folder (new or existing).")
             break
-    folders = {(p if p.is_dir() else p.parent).resolve() for p in map(Path, inputs)}
-    for folder in sorted(folders):
+    for folder in sorted({Path(p).resolve() for p in inputs if Path(p).is_dir()}):
         if out.resolve().is_relative_to(folder):
             raise ValueError(
                 f"output_dir '{out}' lies inside '{folder}', which this run reads images from; outputs are never "
                 "inputs — give a folder outside it."
             )
-    runs = [d for d in (out, *(sorted(out.iterdir()) if out.is_dir() else ())) if _holds_run(d)]
+    stages = sorted(d for d in out.iterdir() if STAGE_FOLDER.fullmatch(d.name)) if out.is_dir() else []
+    runs = [d for d in (out, *stages) if _holds_run(d)]
     if not runs or config.resume:
         return
     if not config.overwrite:
@@ -136,14 +139,13 @@ def prepare_output_dir(config: TrainConfig, inputs: Sequence[str | os.PathLike] 
             f"output_dir '{out}' already holds a training run; pass resume=True (--resume) to continue it, "
             "overwrite=True (--overwrite) to replace it, or give another folder."
         )
-    if PartialState().is_main_process:
+    if os.environ.get("RANK", "0") == "0":  # before any process group exists: the launcher's rank
         for run in runs:
             for name in RUN_OUTPUTS:
                 target = run / name
                 shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
             if run != out and not any(run.iterdir()):
                 run.rmdir()
-    PartialState().wait_for_everyone()
 
 
 def _holds_run(folder: Path) -> bool:
@@ -356,8 +358,8 @@ class GeneratorSide(nn.Module):
 class HeldOutSelection:
     """Keep the best step by a held-out slice of the user's images (``holdout``): KID of ``eval_samples`` images
     drawn from fixed latents against the slice, at step 0 (the source itself), every ``eval_every`` steps and at the
-    end. The sampling generator's weights at the best step are kept (and checkpointed) and handed back; when no
-    step beat the source, the run says so and hands back the source.
+    end. The sampling generator's weights (and the discriminator's) at the best step are kept (and checkpointed) and
+    handed back; when no step beat the source, the run says so and hands back the source.
     """
 
     def __init__(self, held_out: torch.Tensor, config: TrainConfig, z_dim: int, num_classes: int) -> None:
@@ -380,19 +382,24 @@ class HeldOutSelection:
         features = self.compute_features(images, batch_size=32)
         value = kid(features, self.reference, 100, min(len(features), len(self.reference)))[0]
         if not self.scores or value < min(v for _, v in self.scores):
-            self.best_state = {k: v.detach().cpu().clone() for k, v in trainer.sampling_generator.state_dict().items()}
+            models = {"G": trainer.sampling_generator, "D": trainer.D}
+            self.best_state = {f"{name}.{k}": v.detach().cpu().clone() for name, m in models.items() if m is not None
+                               for k, v in m.state_dict().items()}  # fmt: skip
         self.scores.append((step, float(value)))
 
     def restore_best(self, trainer: GanTrainer) -> dict[str, Any]:
         """Load the best step's weights into the sampling generator; the record of the choice."""
         best_step, best = min(self.scores, key=lambda row: row[1])
-        trainer.sampling_generator.load_state_dict(self.best_state)
+        for name, module in (("G", trainer.sampling_generator), ("D", trainer.D)):  # D as it was at that step too
+            if module is not None:
+                module.load_state_dict({k[2:]: v for k, v in self.best_state.items() if k.startswith(f"{name}.")})
         source = self.scores[0][1]
-        if best_step == 0:
+        later = [v for s, v in self.scores if s]
+        if best_step == 0 and later:
             warnings.warn(
                 f"No step beat the starting model (the source, or the previous stage) on the held-out slice (KID "
-                f"{source:.4f} at step 0, best later {min(v for s, v in self.scores if s):.4f}); its weights are "
-                "handed back unchanged. Try more images, another method or other options.",
+                f"{source:.4f} at step 0, best later {min(later):.4f}); its weights are handed back unchanged. Try "
+                "more images, another method or other options.",
                 stacklevel=2,
             )
         return {"scores": self.scores, "best_step": best_step, "best_kid": best, "source_kid": source,
@@ -879,7 +886,12 @@ class GanTrainer:
         if self.input_sampler is not None:
             self.input_sampler.perm = tensors["input_sampler.perm"]
             self.input_sampler.pos = int(meta["input_sampler_pos"])
-        if self.selection is not None and "selection" in meta:
+        if self.selection is not None:
+            if "selection" not in meta:
+                raise ValueError(
+                    f"The checkpoint in '{folder}' was made without holdout; resume it without holdout, or give "
+                    "another output_dir."
+                )
             self.selection.scores = [tuple(row) for row in meta["selection"]]
             self.selection.best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
         self.step, self.history = int(meta["step"]), list(meta["history"])
