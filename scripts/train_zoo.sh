@@ -15,6 +15,8 @@ for name in "$@"; do
     # Conditional models use a 16-d class embedding: with BigGAN's 128 the class swamped z (per-class mode collapse).
     fashion-mnist-cond) run "$name" --data fashion-mnist --classes 0 1 2 3 4 5 6 7 --conditional --resolution 28 --width 32 --steps 4000 --set 'generator_options={"shared_dim": 16}' ;;
     fashion-mnist) run "$name" --data fashion-mnist --resolution 28 --width 32 --steps 4000 ;;
+    # cGANTransfer's own kind of source (issue 17): a ResNet whose classes live in per-layer class-conditional BN tables.
+    fashion-mnist-cond-resnet) run "$name" --data fashion-mnist --classes 0 1 2 3 4 5 6 7 --conditional --family resnet --resolution 28 --width 32 --steps 4000 ;;
     fashion-tops) run "$name" --data fashion-mnist --classes 0 2 4 6 --resolution 28 --width 32 --steps 3000 ;;
     fashion-footwear) run "$name" --data fashion-mnist --classes 5 7 9 --resolution 28 --width 32 --steps 3000 ;;
     emoji-google) run "$name" --data emoji-google --resolution 32 --width 32 --steps 10000 ;;
