@@ -169,3 +169,28 @@ def test_minegan_on_a_conditional_source_without_labels():
     adapter = tuned.get_adapter("minegan")
     assert adapter.provides_class_embedding and adapter.class_miner.net[-1].weight.abs().sum() > 0
     assert tuned(num_images=2, generator=seeded(), output_type="pt").class_labels is None
+
+
+def test_sources_of_different_size_and_channels_are_brought_to_the_first():
+    """The real face GAN (64 px) beside the emoji GAN (32 px), in miniature: every image comes out at the first
+    source's size (its critic judges all candidates), each source's own image conformed exactly as documented."""
+    from gan_transfer.models.multi_source import conform, source_code
+
+    big, small = tiny_pipeline("biggan", resolution=64, seed=1), tiny_pipeline("resnet", resolution=32, seed=2)
+    gray = copy.deepcopy(small)
+    gray.generator = type(small.generator)(resolution=32, width=8, z_dim=16, channels=1)
+    multi = GanPipeline.from_sources([big, small, gray])
+    g = multi.generator.eval()
+    z = torch.randn(3, g.config.z_dim, generator=seeded(4))
+    with torch.no_grad():
+        for i, source in enumerate((big, small, gray)):
+            z[:, 0] = source_code(torch.tensor(i), 3)
+            own = source.generator.eval()(z[:, 1 : 1 + source.generator.config.z_dim])
+            torch.testing.assert_close(g(z), conform(own, 64, 3), atol=1e-6, rtol=0)
+            assert g(z).shape == (3, 3, 64, 64)
+    assert conform(torch.zeros(1, 1, 8, 8), 4, 3).shape == (1, 3, 4, 4)
+    assert torch.allclose(conform(torch.ones(1, 3, 8, 8) * 0.5, 8, 1), torch.full((1, 1, 8, 8), 0.5))
+    multi.set_progress_bar_config(disable=True)
+    x = torch.rand(8, 3, 64, 64, generator=seeded(0))
+    tuned = multi.adapt(x, method="minegan", steps=2, stage2=False, **FAST)
+    assert tuned(num_images=4, generator=seeded(), output_type="pt").images.shape == (4, 3, 64, 64)

@@ -2,8 +2,10 @@
 
 ``z`` = [u₀, latent]: the first coordinate picks the source — Φ(u₀) falls into one of K equal bins, so a standard
 normal u₀ picks each source with probability 1/K — and the rest (the first ``z_dim`` of the chosen source) is its
-latent. Adapters that prefer some sources (MineGAN's selector) rewrite u₀ with :meth:`source_code`. All sources
-must share resolution and channels and be unconditional.
+latent. Adapters that prefer some sources (MineGAN's selector) rewrite u₀ with :meth:`source_code`. Sources must
+be unconditional; they may differ in resolution and channels: every image is brought to the first source's (whose
+discriminator a multi-source run starts from) by :func:`conform` — bilinear resizing (antialiased when shrinking),
+gray repeated to RGB, RGB to gray by ITU-R 601 luma.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import dataclasses
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..hub import stamp
@@ -22,6 +25,21 @@ from .base import MODEL_REGISTRY, GanModel, Generator, ModelConfig
 class MultiSourceGeneratorConfig(ModelConfig):
     sources: tuple[dict[str, Any], ...] = ()  # each source's stamped config
     z_dim: int = 0  # 1 + the largest source z_dim
+
+
+def conform(images: torch.Tensor, resolution: int, channels: int) -> torch.Tensor:
+    """(N, C, H, W) images in [-1, 1] brought to ``resolution``² and ``channels`` (returned as they are if equal)."""
+    if images.shape[1] != channels:
+        if channels == 3:
+            images = images.expand(-1, 3, -1, -1)
+        else:
+            luma = torch.tensor([0.299, 0.587, 0.114], dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+            images = (images * luma).sum(dim=1, keepdim=True)
+    if images.shape[-1] != resolution or images.shape[-2] != resolution:
+        shrink = images.shape[-1] > resolution
+        images = F.interpolate(images, size=(resolution, resolution), mode="bilinear", align_corners=False,
+                               antialias=shrink)  # fmt: skip
+    return images
 
 
 def _normal() -> torch.distributions.Normal:
@@ -61,13 +79,11 @@ class MultiSourceGenerator(Generator):
         if len(generators) < 2:
             raise ValueError("A multi-source generator needs at least two source generators.")
         first = generators[0].config
-        for g in generators:
-            c = g.config
-            if (c.resolution, c.channels) != (first.resolution, first.channels) or c.num_classes:
+        for i, g in enumerate(generators):
+            if g.config.num_classes:
                 raise ValueError(
-                    "Sources must share resolution and channels and be unconditional; got "
-                    f"{c.resolution} px × {c.channels} ch ({c.num_classes} classes) beside "
-                    f"{first.resolution} px × {first.channels} ch."
+                    f"Source {i} is class-conditional ({g.config.num_classes} classes); multi-source mining takes "
+                    "unconditional sources."
                 )
         config = MultiSourceGeneratorConfig(
             resolution=first.resolution,
@@ -108,6 +124,7 @@ class MultiSourceGenerator(Generator):
             mask = which == i
             if mask.any():
                 images = source(z[mask, 1 : 1 + source.config.z_dim].to(source.dtype))
+                images = conform(images, self.config.resolution, self.config.channels)
                 if out is None:
                     out = images.new_empty(z.shape[0], *images.shape[1:])
                 out[mask] = images

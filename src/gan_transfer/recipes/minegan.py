@@ -20,6 +20,7 @@ from torch import nn
 from ..adapters import MinerAdapter
 from ..adapters.miner import MultiSourceMinerAdapter
 from ..models import Discriminator, Generator, MultiSourceGenerator
+from ..models.multi_source import conform
 from ..options import AT_LEAST_ONE, Range
 from .base import FitOutput, Recipe, register_recipe
 from .engine import GeneratorSide, StepCallback, TrainConfig, TrainResult
@@ -85,7 +86,9 @@ class MultiSourceMined(GeneratorSide):
 
     def forward(self, u: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         parts = u.split(self.z_dims, dim=1)
-        images = [g(m(p)) for g, m, p in zip(self.generator, self.adapter.miners, parts, strict=True)]
+        c = self.generator[0].config  # the first source's size: its discriminator judges every candidate
+        images = [conform(g(m(p)), c.resolution, c.channels)
+                  for g, m, p in zip(self.generator, self.adapter.miners, parts, strict=True)]  # fmt: skip
         return torch.stack(images, dim=1).flatten(0, 1)  # (B·K, C, H, W), the K candidates of a row together
 
     def record_winners(self, winners: torch.Tensor) -> None:
