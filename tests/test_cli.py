@@ -114,6 +114,9 @@ def test_real_demo_flow_with_a_tiny_bundled_source(tmp_path, monkeypatch):
     assert "Noto Emoji" in card and "Twemoji" in card and "CC-BY 4.0" in card
     reloaded = GanPipeline.from_pretrained(tmp_path / "out" / "adapted")
     assert reloaded.active_adapters == ["bsa"] and reloaded.generator is not None
+    again = demo.run_demo(tmp_path / "out", demo="emoji", method="bsa", steps=1, progress=False,
+                          perceptual_resolution=32)  # a rerun replaces the demo's own run  # fmt: skip
+    assert again["steps"] == 1
     full = demo.run_demo(tmp_path / "full", demo="emoji", steps=1, progress=False, batch_size=8, d_steps=1)
     assert full["saved"].endswith("adapted") and (tmp_path / "full" / "adapted" / "model_index.json").is_file()
 

@@ -95,7 +95,7 @@ def run_demo(
     method = method or d.method
     steps = steps or d.steps.get(method, 200)
     options = {**d.options.get(method, {}), "output_dir": str(out / "training"), "progress": progress, "seed": seed,
-               **options}  # fmt: skip
+               "overwrite": True, **options}  # fmt: skip  (the demo's folder is its own: a rerun replaces it)
     with warnings.catch_warnings():  # the face GAN ships no discriminator: building one is this demo's point
         warnings.filterwarnings("ignore", message="The source pipeline has no discriminator")
         tuned = source.adapt(d.target, method=method, steps=steps, **options)
