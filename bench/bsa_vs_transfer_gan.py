@@ -55,7 +55,7 @@ def main() -> None:
         tracker = ScoreTracker(reference, z, every=args.every)
         started = time.perf_counter()
         tuned = source.adapt(TARGET, method=method, callbacks=[tracker], progress=False, seed=0,
-                             output_dir=str(out / method), **options)  # fmt: skip
+                             output_dir=str(out / method), overwrite=True, **options)  # fmt: skip
         wall = time.perf_counter() - started - tracker.eval_seconds
         trackers[method], pipes[method] = tracker, tuned
         best, last = tracker.best(), tracker.rows[-1]
