@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 from .._version import __version__
 from ..atomic import atomic_folder
 from ..hub import load_weights, read_json, save_weights, write_json
+from ..metrics import compute_features, kid  # the process's one EfficientNet-Lite0
 from ..options import AT_LEAST_ONE, MOMENTUM, NON_NEGATIVE, POSITIVE, Range, check_fields
 from ..rendering import make_image_grid, plot_curves, save_image, to_pil
 from . import augment
@@ -363,9 +364,6 @@ class HeldOutSelection:
     """
 
     def __init__(self, held_out: torch.Tensor, config: TrainConfig, z_dim: int, num_classes: int) -> None:
-        from ..metrics import compute_features  # recipes → metrics: the one EfficientNet-Lite0 of the process
-
-        self.compute_features = compute_features
         self.reference = compute_features(held_out.float().cpu(), batch_size=32)
         fixed = torch.Generator().manual_seed(config.seed + 5)  # never touches the training streams
         self.z = torch.randn(config.eval_samples, z_dim, generator=fixed)
@@ -374,12 +372,10 @@ class HeldOutSelection:
         self.best_state: dict[str, torch.Tensor] = {}
 
     def score(self, step: int, trainer: GanTrainer) -> None:
-        from ..metrics import kid
-
         chunks = self.z.split(64)
         labels = [None] * len(chunks) if self.y is None else self.y.split(64)
         images = torch.cat([trainer.draw(z, y).float().cpu() for z, y in zip(chunks, labels, strict=True)])
-        features = self.compute_features(images, batch_size=32)
+        features = compute_features(images, batch_size=32)
         value = kid(features, self.reference, 100, min(len(features), len(self.reference)))[0]
         if not self.scores or value < min(v for _, v in self.scores):
             models = {"G": trainer.sampling_generator, "D": trainer.D}
