@@ -100,10 +100,11 @@ def _class_folders(root: Path) -> tuple[list[Path], list[int], list[str]]:
 
 
 def _training_options(args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    """A method's options from ``--set key=value``, ``--steps`` / ``--batch-size`` / ``--seed`` and the run folder."""
+    """A method's options from ``--set key=value``, ``--steps`` / ``--batch-size`` / ``--seed`` / ``--preset`` and the
+    run folder."""
     options = _set_options(args)
-    for key in ("steps", "batch_size", "seed"):
-        if getattr(args, key) is not None:
+    for key in ("steps", "batch_size", "seed", "preset"):
+        if getattr(args, key, None) is not None:
             options[key] = getattr(args, key)
     options.update(output_dir=str(out / "training"), resume=args.resume, overwrite=args.overwrite,
                    progress=not args.quiet)  # fmt: skip
@@ -132,11 +133,17 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         print(f"{len(images)} images in {len(classes)} classes: {', '.join(classes)}")
     pipe = GanPipeline.from_pretrained(args.model, revision=args.revision, local_files_only=args.local_files_only)
     pipe.set_progress_bar_config(disable=args.quiet)
-    tuned = pipe.adapt(images, method=args.method, class_labels=labels, **options)
+    method: Any = args.method
+    if method == "auto":
+        method = pipe.choose_method(images, labels)
+        preset = method.options.get("preset")
+        print(f"method 'auto' chose {method.method}{f' (preset {preset})' if preset else ''}: {method.reason}.")
+    tuned = pipe.adapt(images, method=method, class_labels=labels, **options)
     tuned.save_pretrained(out / "pipeline")
     result = tuned.training_result
+    used = tuned.card_data["adaptation"]["method"]
     print(
-        f"Adapted with {args.method} in {result.steps} steps ({result.seconds:.1f} s this run); "
+        f"Adapted with {used} in {result.steps} steps ({result.seconds:.1f} s this run); "
         f"pipeline saved to {out / 'pipeline'}, samples and checkpoint in {out / 'training'}"
     )
     chosen = (result.extras or {}).get("selection")
@@ -448,7 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("adapt", help="adapt a pipeline to a folder of images (resumable)")
     p.add_argument("model", help="source pipeline folder or Hub repo id")
     p.add_argument("images", help="folder of target images")
-    p.add_argument("--method", default="transfer_gan", help="registered method name (default: transfer_gan)")
+    p.add_argument("--method", default="transfer_gan",
+                   help="registered method name, or auto: chosen from the images (default: transfer_gan)")
+    p.add_argument("--preset", help="a named set of the method's options (see the README: 'Which method?')")
     p.add_argument("--output", default="adapted", help="folder: pipeline/ (result) and training/ (checkpoints)")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)

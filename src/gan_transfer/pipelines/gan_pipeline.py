@@ -271,7 +271,7 @@ class GanPipeline(Pipeline):
     def adapt(
         self,
         images: Any,
-        method: str = "transfer_gan",
+        method: Any = "transfer_gan",
         *,
         class_labels: Any = None,
         callbacks: Any = (),
@@ -280,11 +280,25 @@ class GanPipeline(Pipeline):
         """Adapt to ``images`` with ``method``; returns a new pipeline and leaves this one untouched.
 
         ``options`` override the method's paper defaults (e.g. ``steps=500``, ``output_dir="run"``,
-        ``resume=True``). ``images``: a folder, paths, PIL images, an array, a tensor or a ``datasets.Dataset``.
+        ``resume=True``, ``preset="few-shot"``). ``images``: a folder, paths, PIL images, an array, a tensor or a
+        ``datasets.Dataset``. ``method="auto"`` picks the method and preset with :meth:`choose_method` (or pass the
+        ``Choice`` it returned); the choice is recorded on the result's card as ``adaptation.auto``, and
+        ``options`` still win over it.
         """
         from ..recipes import get_recipe  # pipelines → recipes, imported when first used
+        from ..recipes.auto import Choice
 
-        recipe = get_recipe(method, **options)
+        choice = self.choose_method(images, class_labels) if method == "auto" else method
+        if isinstance(choice, Choice):
+            method, options = choice.method, {**choice.options, **options}
+        else:
+            choice = None
+        try:
+            recipe = get_recipe(method, **options)
+        except ValueError as e:
+            if choice is None:
+                raise
+            raise ValueError(f"method='auto' chose '{method}' ({choice.reason}); {e}") from None
         if recipe.translator:
             raise ValueError(
                 f"Method '{method}' trains an image-to-image translator, not a GAN: use "
@@ -292,6 +306,10 @@ class GanPipeline(Pipeline):
             )
         with self.disable_adapters():
             out = recipe.fit(self.generator, self.discriminator, images, class_labels=class_labels, callbacks=callbacks)
+        if choice is not None:
+            out.hyperparameters["auto"] = choice.to_dict()  # what method="auto" chose, and why
+            if out.adapter is not None:
+                out.adapter.config.hyperparameters = out.hyperparameters
         card = self.derived_card(out)
         same_generator = out.generator is None  # adapter methods keep the base, so they keep its name too
         pipe = GanPipeline(
@@ -305,6 +323,29 @@ class GanPipeline(Pipeline):
             pipe.add_adapter(out.adapter, method)
         pipe.training_result = out.result
         return pipe
+
+    def choose_method(self, images: Any, class_labels: Any = None, *, num_samples: int = 200) -> Any:
+        """What ``adapt(images, method="auto")`` would train: a :class:`~gan_transfer.recipes.auto.Choice` (method,
+        options, the reason in one sentence, and the KID (EfficientNet-Lite0) of ``num_samples`` source samples
+        against ``images`` when the rule needs it). Trains nothing; the source is measured without its adapters."""
+        from ..data import load_images
+        from ..metrics import evaluate
+        from ..recipes.auto import choose_method
+        from ..recipes.base import normalize_labels
+
+        g = self.generator
+        x = load_images(images, g.config.resolution, g.config.channels, purpose="method 'auto'")
+        labels = normalize_labels(class_labels, x.shape[0])
+        facts = {"labelled": labels is not None, "conditional": bool(g.config.num_classes),
+                 "has_discriminator": self.discriminator is not None,
+                 "multi_source": isinstance(g, MultiSourceGenerator)}  # fmt: skip
+        kid = None
+        if labels is None and not facts["multi_source"] and len(x) >= 2:
+            with self.disable_adapters():
+                report = evaluate(self, (x + 1) / 2, ["kid"], num_samples=num_samples,
+                                  kid_subset_size=min(len(x), num_samples))  # [0, 1]: read back exactly as x
+            kid = report["kid"]
+        return choose_method(len(x), kid=kid, **facts)
 
     # --- card ----------------------------------------------------------------------------------------------
     def sample_grid(self, num_images: int = 8, seed: int = 0) -> PIL.Image.Image:

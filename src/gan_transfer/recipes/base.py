@@ -32,11 +32,22 @@ def register_recipe(cls: type[Recipe]) -> type[Recipe]:
 
 
 def make_config(config_class: type[TrainConfig], overrides: dict[str, Any], method: str) -> TrainConfig:
-    """A recipe config from keyword overrides, naming any unknown option."""
+    """A recipe config from keyword overrides, naming any unknown option.
+
+    ``preset=NAME`` starts from the method's named set of values (``config_class.PRESETS[NAME]``); options given
+    beside it win.
+    """
     known = {f.name for f in dataclasses.fields(config_class)}
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ValueError(f"Unknown option '{unknown[0]}' for method '{method}'; known: {', '.join(sorted(known))}.")
+    preset = overrides.get("preset")
+    if preset is not None:
+        presets = config_class.PRESETS
+        if preset not in presets:
+            offered = ", ".join(presets) or "none"
+            raise ValueError(f"Unknown preset '{preset}' for method '{method}'; its presets: {offered}.")
+        overrides = {**presets[preset], **overrides}
     return config_class(**overrides)
 
 

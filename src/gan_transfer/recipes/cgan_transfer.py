@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -42,6 +42,9 @@ class CGANTransferConfig(TrainConfig):
 
     RANGES: ClassVar[dict[str, Range]] = {"residual_weight": NON_NEGATIVE, "score_weight": NON_NEGATIVE,
                                           "stage2_steps": NON_NEGATIVE}  # fmt: skip
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "few-shot": {"steps": 600},  # PROVISIONAL: set from bench/papers.py's cGANTransfer claim
+    }
 
 
 class PropagatedGenerator(GeneratorSide):

@@ -87,7 +87,10 @@ class TrainConfig:
     holdout: float = 0.0  # share of the images kept out of training to score steps on and keep the best (0 = off)
     eval_every: int = 50  # with holdout: score the held-out slice every this many steps (and at step 0 and the end)
     eval_samples: int = 128  # with holdout: samples drawn (fixed latents) per score
+    preset: str | None = None  # a named set of defaults from the method's PRESETS (measured; see the README)
 
+    # Named sets of option values, measured in bench/RESULTS.md; make_config lays the caller's options over them.
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
     RANGES: ClassVar[dict[str, Range]] = {
         "steps": AT_LEAST_ONE, "batch_size": AT_LEAST_ONE, "d_steps": AT_LEAST_ONE, "checkpoint_every": AT_LEAST_ONE,
         "sample_every": AT_LEAST_ONE, "num_samples": AT_LEAST_ONE, "critic_warmup": NON_NEGATIVE,

@@ -12,7 +12,7 @@ import copy
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -44,6 +44,14 @@ class MineGANConfig(TrainConfig):
 
     RANGES: ClassVar[dict[str, Range]] = {"stage2_steps": AT_LEAST_ONE, "miner_depth": AT_LEAST_ONE,
                                           "miner_width": AT_LEAST_ONE, "selector_window": AT_LEAST_ONE}  # fmt: skip
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        # a target on the source's manifold: mining alone (bench/RESULTS.md 2026-11-23: Google emoji → their 'People &
+        # Body', KID 0.081 → 0.063 at 25 images, 0.052 at 100; fine-tuning G on top made it worse, 0.114 / 0.084)
+        "on-manifold": {"stage2": False, "steps": 200, "batch_size": 16},
+        # off it, with the source's own critic: mine, then fine-tune (Fashion-MNIST GAN → MNIST digits, KID 0.337 →
+        # 0.075 at 25 and 100 images; with a new critic on the face GAN the same schedule collapsed, 0.500 → 0.826)
+        "off-manifold": {"stage2": True, "steps": 200, "stage2_steps": 200, "batch_size": 32},
+    }
 
 
 class MinedGenerator(GeneratorSide):
