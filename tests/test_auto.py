@@ -123,3 +123,10 @@ def test_cli_adapt_auto_says_what_it_chose(tmp_path, capsys):
     assert "method 'auto' chose minegan (preset on-manifold): the target is near the source (KID" in said
     card = json.loads((tmp_path / "out" / "pipeline" / "adapters" / "0" / "adapter_config.json").read_text())
     assert card["hyperparameters"]["auto"]["method"] == "minegan"
+
+
+def test_auto_needs_two_images_to_measure_the_distance():
+    one = torch.zeros(1, 3, 32, 32)
+    with pytest.raises(ValueError, match=r"Got 1 images from .*, but method 'auto' \(it compares them with the "
+                                         r"source's samples\) needs at least 2; add more images\."):  # fmt: skip
+        tiny_pipeline().adapt(one, method="auto", **FAST)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import PIL.Image
 import torch
@@ -18,6 +18,9 @@ from ..models import Discriminator, Generator, MultiSourceGenerator
 from ..rendering import make_image_grid, to_pil
 from .base import Pipeline
 from .outputs import GanPipelineOutput
+
+if TYPE_CHECKING:
+    from ..recipes.auto import Choice
 
 OUTPUT_TYPES = ("pil", "np", "pt")
 DRAW_BLOCK = 1024  # latents and labels are drawn this many images at a time (bounded memory, batch-size-free)
@@ -271,7 +274,7 @@ class GanPipeline(Pipeline):
     def adapt(
         self,
         images: Any,
-        method: Any = "transfer_gan",
+        method: str | Choice = "transfer_gan",
         *,
         class_labels: Any = None,
         callbacks: Any = (),
@@ -324,7 +327,7 @@ class GanPipeline(Pipeline):
         pipe.training_result = out.result
         return pipe
 
-    def choose_method(self, images: Any, class_labels: Any = None, *, num_samples: int = 200) -> Any:
+    def choose_method(self, images: Any, class_labels: Any = None, *, num_samples: int = 200) -> Choice:
         """What ``adapt(images, method="auto")`` would train: a :class:`~gan_transfer.recipes.auto.Choice` (method,
         options, the reason in one sentence, and the KID (EfficientNet-Lite0) of ``num_samples`` source samples
         against ``images`` when the rule needs it). Trains nothing; the source is measured without its adapters."""
@@ -334,13 +337,14 @@ class GanPipeline(Pipeline):
         from ..recipes.base import normalize_labels
 
         g = self.generator
-        x = load_images(images, g.config.resolution, g.config.channels, purpose="method 'auto'")
+        x = load_images(images, g.config.resolution, g.config.channels, min_images=2,
+                        purpose="method 'auto' (it compares them with the source's samples)")  # fmt: skip
         labels = normalize_labels(class_labels, x.shape[0])
         facts = {"labelled": labels is not None, "conditional": bool(g.config.num_classes),
                  "has_discriminator": self.discriminator is not None,
                  "multi_source": isinstance(g, MultiSourceGenerator)}  # fmt: skip
         kid = None
-        if labels is None and not facts["multi_source"] and len(x) >= 2:
+        if labels is None and not facts["multi_source"]:
             with self.disable_adapters():
                 report = evaluate(self, (x + 1) / 2, ["kid"], num_samples=num_samples,
                                   kid_subset_size=min(len(x), num_samples))  # [0, 1]: read back exactly as x
