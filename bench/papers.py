@@ -227,11 +227,8 @@ def _bf_report(results: dict[str, dict[str, Any]]) -> list[str]:
             measured += 1
             wins += got["BSA"]["final"]["kmmd"] < got["TransferGAN"]["final"]["kmmd"]
     if results:
-        grids = [CACHE / "bsa-vs-fine-tuning" / f"{_slug(name)}.png" for name in results]
-        save_image(_stack([PIL.Image.open(g).convert("RGB") for g in grids if g.is_file()]),
-                   FIGURES / "papers_bsa_vs_fine_tuning.png")
-    verdict = ("not measured yet" if not measured else "holds" if wins == measured else "partly" if wins else
-               "does not hold")  # fmt: skip
+        _stack_pieces("bsa-vs-fine-tuning", results, "papers_bsa_vs_fine_tuning.png")
+    verdict = _verdict(wins, measured)
     lines += ["", "Grid `bench/results/papers_bsa_vs_fine_tuning.png`: per run (table order) 10 samples as the "
               "pipeline draws them; after each BSA run, three rows interpolating between the learned latents of "
               "training images (0, 1), (2, 3), (4, 5).",
@@ -351,11 +348,8 @@ def _tg_report(results: dict[str, dict[str, Any]]) -> list[str]:
                 wins += got["pretrained"]["best_kid"] < got["scratch"]["best_kid"]
     if curves:
         plot_curves(curves, FIGURES / "papers_transfergan_kid.png", title=f"KID every {TG_EVERY} steps")
-        grids = [CACHE / "transfergan-pretrained-vs-scratch" / f"{_slug(name)}.png" for name in results]
-        save_image(_stack([PIL.Image.open(g).convert("RGB") for g in grids if g.is_file()]),
-                   FIGURES / "papers_transfergan_samples.png")
-    verdict = ("not measured yet" if not total else "holds" if wins == total else "partly" if wins else
-               "does not hold")  # fmt: skip
+        _stack_pieces("transfergan-pretrained-vs-scratch", results, "papers_transfergan_samples.png")
+    verdict = _verdict(wins, total)
     lines += ["", "Figures: `bench/results/papers_transfergan_kid.png` (KID curves), "
               "`bench/results/papers_transfergan_samples.png` (8 samples per run, rows in table order).",
               "", f"Verdict (rule: pretrained reaches a lower best KID than scratch in every pair and size): "
@@ -595,11 +589,8 @@ def _cg_report(results: dict[str, dict[str, Any]]) -> list[str]:
     if curves:
         plot_curves(curves, FIGURES / "papers_cgan_transfer_fd.png", title=f"mean FD of the new classes, every "
                     f"{CG_EVERY} steps")  # fmt: skip
-        grids = [CACHE / "cgan-transfer-new-classes" / f"{_slug(name)}.png" for name in results]
-        save_image(_stack([PIL.Image.open(g).convert("RGB") for g in grids if g.is_file()]),
-                   FIGURES / "papers_cgan_transfer_samples.png")
-    verdict = ("not measured yet" if not measured else "holds" if holds == measured else "partly" if holds else
-               "does not hold")  # fmt: skip
+        _stack_pieces("cgan-transfer-new-classes", results, "papers_cgan_transfer_samples.png")
+    verdict = _verdict(holds, measured)
     lines += ["", "Figures: `bench/results/papers_cgan_transfer_fd.png` (FD curves), "
               "`bench/results/papers_cgan_transfer_samples.png` (per run, in the table's order, two rows of classes "
               "0–9; the last two columns are the new classes).",
@@ -656,11 +647,11 @@ def _i2i_report(results: dict[str, dict[str, Any]]) -> list[str]:
         lines.append(f"| {name} | not run yet | | | | |" if r is None else
                      f"| {name} | {r['train_s']} | {r['kid']:.4f} | {r['fd']:.1f} | {r['l1']:.4f} | "
                      f"{r['l1_best4']:.4f} |")  # fmt: skip
-    verdict = "not measured yet"
-    if "full" in results and len(results) > 1:
-        worse = [n for n in results if n != "full" and results[n]["kid"] > results["full"]["kid"]]
-        verdict = ("holds" if len(worse) == len(results) - 1 else "partly" if worse else "does not hold") + (
-            f" (worse than full on KID: {', '.join(worse) or 'none'}; of {len(results) - 1} ablations run)")
+    ablations = [n for n in results if n != "full"] if "full" in results else []
+    worse = [n for n in ablations if results[n]["kid"] > results["full"]["kid"]]
+    verdict = _verdict(len(worse), len(ablations)) + (
+        f" (worse than full on KID: {', '.join(worse) or 'none'}; of {len(ablations)} ablations run)" if ablations
+        else "")  # fmt: skip
     lines += ["", "Grids: `bench/results/papers/transferi2i-ablation/<setting>.png` (rows: 8 held-out Google inputs, "
               "their Twitter ground truth, the translations).", "",
               f"Verdict (rule: the full method scores a lower KID than every ablation, the paper's Tables 1–2): "
@@ -759,6 +750,19 @@ claim(Claim(
 def _piece_png(work: Path) -> Path:
     """Where a piece (run in ``WORK/<claim>/<piece>``) keeps its images: beside its JSON, committed."""
     return CACHE / work.parent.name / f"{work.name}.png"
+
+
+def _verdict(wins: int, measured: int) -> str:
+    """A claim's verdict from how many of its measured comparisons went the paper's way."""
+    if not measured:
+        return "not measured yet"
+    return "holds" if wins == measured else "partly" if wins else "does not hold"
+
+
+def _stack_pieces(claim_name: str, names: Any, figure: str) -> None:
+    """The cached grids of these pieces, one under the other, as ``bench/results/<figure>``."""
+    grids = [CACHE / claim_name / f"{_slug(name)}.png" for name in names]
+    save_image(_stack([PIL.Image.open(g).convert("RGB") for g in grids if g.is_file()]), FIGURES / figure)
 
 
 def _stack(rows: list[PIL.Image.Image]) -> PIL.Image.Image:
