@@ -95,6 +95,8 @@ def test_auto_measures_the_distance_and_trains_what_it_chose(tmp_path):
     assert tuned.card_data["adaptation"]["steps"] == 2  # the caller's, not the preset's 200
     assert "selection" in tuned.training_result.extras  # held out a fifth and kept the best step
     tuned.save_pretrained(tmp_path / "p")
+    card = (tmp_path / "p" / "README.md").read_text()
+    assert 'Method `minegan`, 19 training images — chosen by `method="auto"`: the target is near the source' in card
     reloaded = GanPipeline.from_pretrained(tmp_path / "p")
     assert reloaded.card_data["adaptation"]["auto"]["kid"] == pytest.approx(choice.kid)
 

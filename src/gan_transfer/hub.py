@@ -478,7 +478,7 @@ def render_card(body: CardBody, card_data: Mapping[str, Any] | None, *, name: st
     extra = dict(body.extra)
     hyperparameters = extra.pop("hyperparameters", None)
     if hyperparameters is None:
-        hyperparameters = {k: v for k, v in adaptation.items() if k != "metrics"}
+        hyperparameters = {k: v for k, v in adaptation.items() if k not in ("metrics", "auto")}
     card = ModelCard.from_template(
         card_data_yaml,
         template_path=str(TEMPLATES_DIR / f"{body.template}.md"),
