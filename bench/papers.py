@@ -158,8 +158,8 @@ BF_TARGETS = {  # name: (source, resolution, BSA steps); one domain each, as the
     "faces": ("gan-transfer/digiface-faces", 64, 300),
     "emoji 'Smileys & Emotion'": ("gan-transfer/emoji-google", 32, 1000),
 }
-BF_METHODS = {  # BSA at the paper's lr for 25 images; full fine-tuning as TransferGAN's few-shot preset
-    "BSA": ("bsa", {"lr_g": 0.1, "lr_latent": 0.1, "batch_size": 25}),
+BF_METHODS = {  # both methods' few-shot presets: BSA at the paper's lr for 25 images
+    "BSA": ("bsa", {"preset": "few-shot"}),  # lr 0.1 for γ/β and the latents, batch 25
     "TransferGAN": ("transfer_gan", {"preset": "few-shot"}),
 }
 
