@@ -255,6 +255,15 @@ claim(Claim(
 
 # What was seen in the figures, written by hand after looking at them (dated; a rerun does not rewrite it).
 NOTES: dict[str, list[str]] = {
+    "transfergan-pretrained-vs-scratch": [
+        "", "Seen 2026-12-02: near pair, 25 images — pretrained draws emoji-like shapes and colours, scratch soft "
+        "colour blobs; far pair, 25 images — pretrained collapses to one blue, checkered face by step 300 (its best "
+        "KID, 0.427, was at step 50, before the collapse; at lr 1e-4 the face GAN does this in every run, see the "
+        "face benchmark), scratch is still pixel noise at step 300 (KID 0.87–0.95 throughout). Both pairs use lr 1e-4 "
+        "for pretrained and scratch alike, the paper's rate for its ≥ 1k-image targets; TransferGAN's own few-shot "
+        "rate (1e-5, our `few-shot` preset) keeps the faces but moves them less. 100 images per pair not run yet "
+        "(each far piece takes 35–40 min on one shared core).",
+    ],
     "transferi2i-ablation": [
         "", "The same six settings at the same budget ran on 2026-12-02 through `python bench/transfer_i2i_bench.py` "
         "(its dated section below has the table and the grid): full KID 0.104, scratch 0.152, no-init 0.116, "
@@ -354,7 +363,7 @@ def _tg_report(results: dict[str, dict[str, Any]]) -> list[str]:
               "`bench/results/papers_transfergan_samples.png` (8 samples per run, rows in table order).",
               "", f"Verdict (rule: pretrained reaches a lower best KID than scratch in every pair and size): "
               f"**{verdict}** ({wins} of {total} comparisons measured so far)."]
-    return lines
+    return lines + NOTES.get("transfergan-pretrained-vs-scratch", [])
 
 
 def _tg_name(pair: str, n: int, init: str) -> str:
