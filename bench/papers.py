@@ -255,6 +255,16 @@ claim(Claim(
 
 # What was seen in the figures, written by hand after looking at them (dated; a rerun does not rewrite it).
 NOTES: dict[str, list[str]] = {
+    "bsa-vs-fine-tuning": [
+        "", "Seen 2026-12-02 (emoji): BSA's samples are all yellow smiley faces — the target's domain — but nearly "
+        "the same face in every sample (a few reddish); TransferGAN's few-shot run still draws the source's variety "
+        "(people, flags, objects), moved a little toward the smileys. KMMD and KID reward that variety, FD rewards "
+        "BSA's flat target colour (250 → 184). Interpolations: between two training latents that both draw red discs "
+        "the path stays a red disc; from a blue square to a smiley it passes through a speckled blob (off the "
+        "manifold); the third pair is one face throughout. The faces pieces are not run yet; the face benchmark "
+        "(2026-11-25, 25 faces, 200 steps) has the same comparison: BSA KMMD 0.640 vs TransferGAN at its paper "
+        "settings 0.507 (source 0.540) — BSA worse there too.",
+    ],
     "transfergan-pretrained-vs-scratch": [
         "", "Seen 2026-12-02: near pair, 25 images — pretrained draws emoji-like shapes and colours, scratch soft "
         "colour blobs; far pair, 25 images — pretrained collapses to one blue, checkered face by step 300 (its best "
