@@ -255,6 +255,17 @@ claim(Claim(
 
 # What was seen in the figures, written by hand after looking at them (dated; a rerun does not rewrite it).
 NOTES: dict[str, list[str]] = {
+    "cgan-transfer-new-classes": [
+        "", "Seen 2026-12-02 (10 shots): cGANTransfer draws a boxy bag with a handle outline (class 8) and a dark "
+        "shoe-like shape (class 9) while classes 0–7 stay bit-identical (largest change 0.0); the independent arm's "
+        "new classes are textured noise patches, and it gets worse after its first evaluation (FD 215.7 at step 50, "
+        "277.3 at 600); fine-tuning the generator gets the lowest FD on the new classes (143.8, still falling at step "
+        "600) by turning *every* class into boots and bags — the old trousers, pullovers and dresses are gone "
+        "(largest pixel change 0.98). So on this source propagation wins on quality (best FD 183.9 vs 215.7) but not "
+        "on speed: it passes the independent arm's best only at step 250, five times later, because that arm peaks "
+        "at its first evaluation. On the BigGAN-family source (a 16-d class embedding; dated section 2026-11-23) it "
+        "won neither.",
+    ],
     "bsa-vs-fine-tuning": [
         "", "Seen 2026-12-02 (emoji): BSA's samples are all yellow smiley faces — the target's domain — but nearly "
         "the same face in every sample (a few reddish); TransferGAN's few-shot run still draws the source's variety "
@@ -616,7 +627,7 @@ def _cg_report(results: dict[str, dict[str, Any]]) -> list[str]:
               "", f"Verdict (rule: cGANTransfer reaches the independent arm's best FD in at most a quarter of the "
               f"steps the independent arm took to it, at each size): **{verdict}** ({holds} of {measured} sizes "
               "measured so far)."]
-    return lines
+    return lines + NOTES.get("cgan-transfer-new-classes", [])
 
 
 claim(Claim(
