@@ -22,9 +22,10 @@ The branches and the figures behind them (one seed each; see the README's "Which
   fine-tuning with a new critic collapsed (0.826).
 - more than ``FEW_SHOT_LIMIT`` images: ``transfer_gan`` at the paper's own defaults (lr 1e-4; not measured here).
 
-BSA is never chosen: on every target we tried it ended worse than the source on KID (faces 0.500 → 0.529 at 100
-images; emoji 0.067 → 0.194 at 25; one emoji category, KMMD 0.135 → 0.187 where TransferGAN reached 0.124). With at least ``HOLDOUT_FROM`` images a fifth is held out and the best step by
-that slice is kept (``holdout``), so a run that gets worse is rolled back and says so.
+BSA is never chosen: on every target we tried it ended worse than the source (faces, KID 0.500 → 0.529 at 100
+images; emoji, KID 0.067 → 0.194 at 25; one emoji category, KMMD 0.135 → 0.187 where TransferGAN reached 0.124).
+With at least ``HOLDOUT_FROM`` images a fifth is held out and the best step by that slice is kept (``holdout``), so
+a run that gets worse is rolled back and says so.
 """
 
 from __future__ import annotations
