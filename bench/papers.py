@@ -263,8 +263,10 @@ NOTES: dict[str, list[str]] = {
         "600) by turning *every* class into boots and bags — the old trousers, pullovers and dresses are gone "
         "(largest pixel change 0.98). So on this source propagation wins on quality (best FD 183.9 vs 215.7) but not "
         "on speed: it passes the independent arm's best only at step 250, five times later, because that arm peaks "
-        "at its first evaluation. On the BigGAN-family source (a 16-d class embedding; dated section 2026-11-23) it "
-        "won neither.",
+        "at its first evaluation. At 25 shots: propagation 176.5 (step 500) vs independent 213.1 (step 150), and "
+        "propagation passes 213.1 at step 150 too — equal speed, better end; its grid shows a plain grey square bag "
+        "and a striped boot shape, the independent arm's a blank bag and a white blob. On the BigGAN-family source "
+        "(a 16-d class embedding; dated section 2026-11-23) it won neither.",
     ],
     "bsa-vs-fine-tuning": [
         "", "Seen 2026-12-02 (emoji): BSA's samples are all yellow smiley faces — the target's domain — but nearly "
