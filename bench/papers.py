@@ -86,10 +86,27 @@ def _persons() -> torch.Tensor:
     return load_images(PERSONS / "twitter-person-25", 64)
 
 
+def _source(name: str) -> GanPipeline:
+    """A zoo pipeline, quiet."""
+    pipe = GanPipeline.from_pretrained(name)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _latents(pipe: GanPipeline, n: int) -> torch.Tensor:
+    """The fixed latents every piece draws its scored samples from."""
+    return torch.randn(n, pipe.generator.config.z_dim, generator=torch.Generator().manual_seed(1))
+
+
+def _scored(pipe: GanPipeline, reference: torch.Tensor, subset: int, **draw: Any) -> dict[str, float]:
+    """FD / KID / KMMD of the pipeline's images (``pipe(**draw)``) against reference features."""
+    images = pipe(output_type="pt", **draw).images * 2 - 1
+    return score_features(compute_features(images, batch_size=32), reference, subset)
+
+
 def _bsa_piece(options: dict[str, Any]) -> Callable[[Path], dict[str, Any]]:
     def run(work: Path) -> dict[str, Any]:
-        source = GanPipeline.from_pretrained("gan-transfer/digiface-faces")
-        source.set_progress_bar_config(disable=True)
+        source = _source("gan-transfer/digiface-faces")
         x = _persons()
         started = time.perf_counter()
         tuned = source.adapt(x, method="bsa", steps=BSA_STEPS, batch_size=25, perceptual_resolution=64,
@@ -178,11 +195,10 @@ def _bf_piece(target: str, method: str) -> Callable[[Path], dict[str, Any]]:
     def run(work: Path) -> dict[str, Any]:
         name, resolution, bsa_steps = BF_TARGETS[target]
         recipe, options = BF_METHODS[method]
-        source = GanPipeline.from_pretrained(name)
-        source.set_progress_bar_config(disable=True)
+        source = _source(name)
         x, held = _bf_data(target, resolution)
         reference = compute_features(held, batch_size=32)
-        z = torch.randn(BF_SAMPLES, source.generator.config.z_dim, generator=torch.Generator().manual_seed(1))
+        z = _latents(source, BF_SAMPLES)
         tracker = ScoreTracker(reference, z, every=50)
         steps = {"steps": bsa_steps} if recipe == "bsa" else {}
         started = time.perf_counter()
@@ -191,8 +207,8 @@ def _bf_piece(target: str, method: str) -> Callable[[Path], dict[str, Any]]:
         wall = time.perf_counter() - started - tracker.eval_seconds
 
         def scored(pipe: GanPipeline) -> dict[str, float]:  # as each pipeline samples (BSA: truncated at 0.3)
-            drawn = pipe(num_images=BF_SAMPLES, generator=torch.Generator().manual_seed(1), output_type="pt")
-            return score_features(compute_features(drawn.images * 2 - 1, batch_size=32), reference, len(held))
+            seeded = torch.Generator().manual_seed(1)
+            return _scored(pipe, reference, len(held), num_images=BF_SAMPLES, generator=seeded)
 
         rows = [make_image_grid(to_pil(tuned(num_images=10, generator=torch.Generator().manual_seed(0),
                                              output_type="pt").images * 2 - 1), cols=10)]  # fmt: skip
@@ -339,15 +355,12 @@ def _target(kind: str, n: int, resolution: int) -> tuple[torch.Tensor, torch.Ten
 
 def _tg_piece(source_name: str, kind: str, n: int, scratch: bool) -> Callable[[Path], dict[str, Any]]:
     def run(work: Path) -> dict[str, Any]:
-        source = GanPipeline.from_pretrained(source_name)
-        source.set_progress_bar_config(disable=True)
-        res = source.generator.config.resolution
-        x, held = _target(kind, n, res)
+        source = _source(source_name)
+        x, held = _target(kind, n, source.generator.config.resolution)
         reference = compute_features(held, batch_size=32)
-        z = torch.randn(TG_SAMPLES, source.generator.config.z_dim, generator=torch.Generator().manual_seed(1))
+        z = _latents(source, TG_SAMPLES)
         tracker = ScoreTracker(reference, z, every=TG_EVERY)
-        base = score_features(compute_features(source(latents=z, output_type="pt").images * 2 - 1, batch_size=32),
-                              reference, 100)  # fmt: skip
+        base = _scored(source, reference, 100, latents=z)
         options = {**TG_OPTIONS, "reinit_generator": scratch, "reinit_discriminator": scratch}
         started = time.perf_counter()
         tuned = source.adapt(x, method="transfer_gan", steps=TG_STEPS, progress=False, callbacks=[tracker],
@@ -432,12 +445,11 @@ def _rank_piece(work: Path) -> dict[str, Any]:
 
 def _source_piece(name: str) -> Callable[[Path], dict[str, Any]]:
     def run(work: Path) -> dict[str, Any]:
-        source = GanPipeline.from_pretrained(name)
-        source.set_progress_bar_config(disable=True)
+        source = _source(name)
         c = source.generator.config
         x, held = _emoji_target(c.resolution, c.channels)
         reference = compute_features(held, batch_size=32)
-        z = torch.randn(TG_SAMPLES, c.z_dim, generator=torch.Generator().manual_seed(1))
+        z = _latents(source, TG_SAMPLES)
         labels = None if not c.num_classes else torch.arange(TG_SAMPLES) % c.num_classes
         tracker = ScoreTracker(reference, z, labels=labels, every=TG_EVERY)
         options = {**TG_OPTIONS, "num_classes": 0} if not c.num_classes else {**TG_OPTIONS}
@@ -497,15 +509,14 @@ MS_SOURCES = {"face GAN only": ["gan-transfer/digiface-faces"], "emoji GAN only"
 
 def _ms_piece(names: list[str]) -> Callable[[Path], dict[str, Any]]:
     def run(work: Path) -> dict[str, Any]:
-        sources = [GanPipeline.from_pretrained(n) for n in names]
+        sources = [_source(n) for n in names]
         source = sources[0] if len(sources) == 1 else GanPipeline.from_sources(sources)
         source.set_progress_bar_config(disable=True)
         train, held_out = person_split(25)
         reference = compute_features(load_images(held_out, 64), batch_size=32)  # one reference for every piece
-        z = torch.randn(TG_SAMPLES, source.generator.config.z_dim, generator=torch.Generator().manual_seed(1))
+        z = _latents(source, TG_SAMPLES)
         tracker = ScoreTracker(reference, z, every=50)
-        base = score_features(compute_features(source(latents=z, output_type="pt").images * 2 - 1, batch_size=32),
-                              reference, 100)  # fmt: skip
+        base = _scored(source, reference, 100, latents=z)
         tuned = source.adapt(train, method="minegan", stage2=False, batch_size=16, steps=MS_STEPS, progress=False,
                              callbacks=[tracker], output_dir=str(work), overwrite=True)  # fmt: skip
         images = tuned(latents=z[:8], output_type="pt").images * 2 - 1
@@ -563,12 +574,11 @@ CG_ARMS = {  # the paper's method, its baseline (independent learning) and Trans
 
 def _cg_piece(shots: int, options: dict[str, Any]) -> Callable[[Path], dict[str, Any]]:
     def run(work: Path) -> dict[str, Any]:
-        source = GanPipeline.from_pretrained(CG_SOURCE)
-        source.set_progress_bar_config(disable=True)
+        source = _source(CG_SOURCE)
         c = source.generator.config
         test = load_dataset("fashion-mnist", "test", list(CG_NEW))  # relabelled 0, 1
         reference = compute_features(load_images(test.images, c.resolution, 1), batch_size=32)
-        z = torch.randn(len(CG_NEW) * CG_SAMPLES, c.z_dim, generator=torch.Generator().manual_seed(1))
+        z = _latents(source, len(CG_NEW) * CG_SAMPLES)
         labels = torch.arange(len(CG_NEW)).repeat_interleave(CG_SAMPLES)
         tracker = ScoreTracker(reference, z, labels, every=CG_EVERY, reference_labels=torch.as_tensor(test.labels))
         parts = [few_shot("fashion-mnist", shots, seed=0, classes=[k]) for k in CG_NEW]
@@ -662,8 +672,7 @@ def _i2i_piece(setting: str) -> Callable[[Path], dict[str, Any]]:
 
         args = argparse.Namespace(**I2I_ARGS)
         data = i2i.two_class_data(args.shots, args.heldout)
-        source = GanPipeline.from_pretrained("gan-transfer/emoji-google")
-        source.set_progress_bar_config(disable=True)
+        source = _source("gan-transfer/emoji-google")
         result = i2i._two_class_setting(setting, source, data, args)
         grid = torch.load(i2i.OUT / "two-class" / setting / "grid.pt", weights_only=True)
         save_image(make_image_grid(to_pil(torch.cat([data["inputs"][:8], data["truth"][:8], grid])), cols=8),
@@ -717,14 +726,12 @@ HO_METHODS = {  # the face benchmark's two best settings (bench/RESULTS.md, 2026
 
 def _ho_piece(method: str, options: dict[str, Any]) -> Callable[[Path], dict[str, Any]]:
     def run(work: Path) -> dict[str, Any]:
-        source = GanPipeline.from_pretrained("gan-transfer/digiface-faces")
-        source.set_progress_bar_config(disable=True)
+        source = _source("gan-transfer/digiface-faces")
         train, held_out = person_split(25)
         reference = compute_features(load_images(held_out, 64), batch_size=32)
-        z = torch.randn(TG_SAMPLES, 100, generator=torch.Generator().manual_seed(1))
+        z = _latents(source, TG_SAMPLES)
         tracker = ScoreTracker(reference, z, every=HO_EVERY)
-        base = score_features(compute_features(source(latents=z, output_type="pt").images * 2 - 1, batch_size=32),
-                              reference, 100)  # fmt: skip
+        base = _scored(source, reference, 100, latents=z)
         tuned = source.adapt(train, method=method, steps=HO_STEPS, progress=False, callbacks=[tracker],
                              holdout=0.2, eval_every=HO_EVERY, output_dir=str(work), overwrite=True,
                              **options)  # fmt: skip
