@@ -281,7 +281,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {}
     if args.class_names:
         options["class_names"] = args.class_names
-    for key in ("num_classes", "resolution"):
+    for key in ("num_classes", "resolution", "discriminator"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     card = {k: v for k, v in (("license", args.license), ("credits", args.credits)) if v}
@@ -289,9 +289,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
                                        local_files_only=args.local_files_only, **options)  # fmt: skip
     with atomic_folder(out) as tmp:
         pipe.save_pretrained(tmp)
-    g = pipe.generator
+    g, d = pipe.generator, pipe.discriminator
+    critic = f" + {type(d).__name__} ({d.num_parameters():,})" if d is not None else ""
     print(f"Converted {args.source} ({args.format}): {type(g).__name__} {g.config.resolution} px, "
-          f"{g.config.num_classes} classes, {g.num_parameters():,} parameters → {out}")  # fmt: skip
+          f"{g.config.num_classes} classes, {g.num_parameters():,} parameters{critic} → {out}")  # fmt: skip
     return 0
 
 
@@ -544,6 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--class-names", nargs="+", default=None, help="names of the classes, in the model's order")
     p.add_argument("--num-classes", type=int, default=None, help="number of classes (when they have no names)")
     p.add_argument("--resolution", type=int, default=None, help="check the file is for this resolution")
+    p.add_argument("--discriminator", default=None, help="the critic's file, for formats that ship one (D.pth)")
     p.add_argument("--license", default=None, help="licence of the weights, for the card (e.g. mit)")
     p.add_argument("--credits", default=None, help="who trained it and on what, for the card")
     p.add_argument("--local-files-only", action="store_true", help="never use the network; read the Hub cache only")

@@ -112,7 +112,13 @@ def convert_checkpoint(path: str | os.PathLike, format: str | None = None, **opt
     source = str(path)
     state = find_state_dict(read_checkpoint(path), source)
     if format is not None:
-        return CHECKPOINT_FORMATS.get(format)().convert(state, source, **options)
+        declared = CHECKPOINT_FORMATS.get(format)()
+        others = [n for n, cls in CHECKPOINT_FORMATS.items() if n != format and cls().matches(state)]
+        if others and not declared.matches(state):
+            other = CHECKPOINT_FORMATS.get(others[0])
+            raise ValueError(f"'{source}' is not a '{format}' file: its tensors are laid out as '{other.name}' "
+                             f"({other.description}); pass format='{other.name}'.")  # fmt: skip
+        return declared.convert(state, source, **options)
     found = [name for name, cls in CHECKPOINT_FORMATS.items() if cls().matches(state)]
     if len(found) != 1:
         keys = sorted(state)
@@ -123,3 +129,27 @@ def convert_checkpoint(path: str | os.PathLike, format: str | None = None, **opt
             "Pass format=... if you know which it is."
         )
     return CHECKPOINT_FORMATS.get(found[0])().convert(state, source, **options)
+
+
+# ------------------------------------------------------------------------------------------ spectral norm
+def sn_vectors(weight: torch.Tensor, u0: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """BigGAN-PyTorch's one power iteration from its stored ``u0``: (u, v) with σ = u·W·v, as its forward computes.
+
+    That code iterates on every call, also in eval mode (from ``u0``, which it only overwrites while training), so
+    this pair, stored as a ``torch.nn.utils.parametrizations.spectral_norm`` state, gives exactly its eval-mode σ.
+    """
+    w = weight.reshape(weight.shape[0], -1)
+    v = torch.nn.functional.normalize(u0.reshape(1, -1) @ w, eps=eps)
+    u = torch.nn.functional.normalize(v @ w.t(), eps=eps)
+    return u[0], v[0]
+
+
+def sn_state(prefix: str, weight: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> StateDict:
+    """The state-dict entries of a spectral-normed layer of this library's models (torch's parametrization)."""
+    p = f"{prefix}.parametrizations.weight"
+    return {f"{p}.original": weight, f"{p}.0._u": u, f"{p}.0._v": v}
+
+
+def sn_baked(weight: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """W / σ with σ = u·W·v: a spectral-normed layer's effective weight, for a target layer without spectral norm."""
+    return weight / torch.dot(u, weight.reshape(weight.shape[0], -1) @ v)

@@ -27,6 +27,7 @@ class BigGANGeneratorConfig(ModelConfig):
     hierarchical_z: bool = True
     attention_resolution: int = 0  # feature-map size that gets self-attention; 0 = none
     spectral_norm: bool = True
+    norm_eps: float = 1e-5  # batch-norm ε (BigGAN-PyTorch 1e-5, StudioGAN 1e-4)
 
 
 @dataclasses.dataclass
@@ -35,6 +36,9 @@ class BigGANDiscriminatorConfig(ModelConfig):
     channel_multipliers: tuple[int, ...] | None = None
     attention_resolution: int = 0
     spectral_norm: bool = True
+    # Which blocks halve the map, one per block; () = one block per ×2 stage. BigGAN-PyTorch adds a last block that
+    # does not (its 128 px critic: five True, one False).
+    downsample: tuple[bool, ...] = ()
 
 
 def _check_attention(resolution: int, sizes: list[int], name: str) -> None:
@@ -71,7 +75,8 @@ class BigGANGenerator(Generator):
         self.stem = maybe_sn(nn.Linear(self.z_chunks[0], chs[0] * self.base * self.base), c.spectral_norm)
         self.first_feature_map = nn.Identity()  # named, so adapters can reach the (B, C, b, b) map
         self.blocks = nn.ModuleList(
-            UpBlock(chs[i], chs[i + 1], cond_dim, class_table=False, sn=c.spectral_norm) for i in range(stages)
+            UpBlock(chs[i], chs[i + 1], cond_dim, class_table=False, sn=c.spectral_norm, eps=c.norm_eps)
+            for i in range(stages)
         )
         self.attention = nn.ModuleDict(
             {
@@ -80,7 +85,7 @@ class BigGANGenerator(Generator):
                 if sizes[i] == c.attention_resolution
             }
         )
-        self.out_norm = BatchNorm(chs[-1])
+        self.out_norm = BatchNorm(chs[-1], c.norm_eps)
         self.to_image = maybe_sn(nn.Conv2d(chs[-1], c.channels, 3, padding=1), c.spectral_norm)
 
     def embed_classes(self, class_labels: torch.Tensor) -> torch.Tensor:
@@ -117,23 +122,26 @@ class BigGANDiscriminator(Discriminator):
         super().__init__(config, **kwargs)
         c = self.config
         _, stages = block_layout(c.resolution)
-        mults = c.channel_multipliers or tuple(reversed(default_multipliers(stages)))[1:]
-        if len(mults) != stages:
-            raise ValueError(f"BigGANDiscriminator needs {stages} channel multipliers; got {len(mults)}.")
+        down = c.downsample or (True,) * stages
+        if sum(down) > stages:
+            raise ValueError(f"BigGANDiscriminator: downsample={down} halves a {c.resolution} px map {sum(down)} "
+                             f"times; at most {stages} keep it at least 4 px.")  # fmt: skip
+        default = tuple(reversed(default_multipliers(stages)))[1:]
+        mults = c.channel_multipliers or default + default[-1:] * (len(down) - stages)
+        if len(mults) != len(down):
+            raise ValueError(f"BigGANDiscriminator needs {len(down)} channel multipliers; got {len(mults)}.")
         chs = [c.width * m for m in mults]
         ins = [c.channels, *chs[:-1]]
-        sizes = [c.resolution // 2 ** (i + 1) for i in range(stages)]
+        sizes = [c.resolution // 2 ** sum(down[: i + 1]) for i in range(len(down))]
         _check_attention(c.attention_resolution, sizes, "BigGANDiscriminator")
         self.blocks = nn.ModuleList(
-            DownBlock(ins[i], chs[i], sn=c.spectral_norm, norm="none", first=i == 0) for i in range(stages)
+            DownBlock(ins[i], chs[i], sn=c.spectral_norm, norm="none", first=i == 0, downsample=down[i])
+            for i in range(len(down))
         )
         self.attention = nn.ModuleDict(
-            {
-                str(i): SelfAttention(chs[i], c.spectral_norm)
-                for i in range(stages)
-                if sizes[i] == c.attention_resolution
-            }
-        )
+            {str(i): SelfAttention(chs[i], c.spectral_norm) for i, size in enumerate(sizes)
+             if size == c.attention_resolution}  # after every block of that size, as BigGAN-PyTorch places it
+        )  # fmt: skip
         self.head = maybe_sn(nn.Linear(chs[-1], 1), c.spectral_norm)
         self.embed = maybe_sn(nn.Embedding(c.num_classes, chs[-1]), c.spectral_norm) if c.num_classes else None
 

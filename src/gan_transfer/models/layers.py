@@ -58,10 +58,10 @@ class NormLayer(nn.Module):
 class BatchNorm(NormLayer):
     """Plain batch norm with a learned per-channel affine; ``cond`` is ignored."""
 
-    def __init__(self, num_features: int) -> None:
+    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
         super().__init__()
         self.num_features = num_features
-        self.bn = nn.BatchNorm2d(num_features)
+        self.bn = nn.BatchNorm2d(num_features, eps=eps)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         return self.bn(x)
@@ -82,10 +82,10 @@ class ClassBatchNorm(NormLayer):
     ``cond`` is a (B, num_classes) class embedding: a one-hot row picks a class's γ/β, a soft row mixes them.
     """
 
-    def __init__(self, num_features: int, num_classes: int) -> None:
+    def __init__(self, num_features: int, num_classes: int, eps: float = 1e-5) -> None:
         super().__init__()
         self.num_features = num_features
-        self.bn = nn.BatchNorm2d(num_features, affine=False)
+        self.bn = nn.BatchNorm2d(num_features, eps=eps, affine=False)
         self.weight = nn.Parameter(torch.ones(num_classes, num_features))
         self.bias = nn.Parameter(torch.zeros(num_classes, num_features))
 
@@ -121,10 +121,10 @@ class ProjectedBatchNorm(NormLayer):
     scale and shift fold into them exactly.
     """
 
-    def __init__(self, num_features: int, cond_dim: int) -> None:
+    def __init__(self, num_features: int, cond_dim: int, eps: float = 1e-5) -> None:
         super().__init__()
         self.num_features = num_features
-        self.bn = nn.BatchNorm2d(num_features, affine=False)
+        self.bn = nn.BatchNorm2d(num_features, eps=eps, affine=False)
         self.gain = nn.Linear(cond_dim, num_features)
         self.shift = nn.Linear(cond_dim, num_features)
         nn.init.zeros_(self.gain.bias)
@@ -177,23 +177,25 @@ def _copy_running_stats(target: nn.BatchNorm2d, source: nn.BatchNorm2d) -> None:
     target.num_batches_tracked.copy_(source.num_batches_tracked)
 
 
-def make_norm(num_features: int, cond_dim: int, class_table: bool) -> NormLayer:
+def make_norm(num_features: int, cond_dim: int, class_table: bool, eps: float = 1e-5) -> NormLayer:
     """The generator norm for a conditioning size: plain BN, per-class tables, or projected γ/β."""
     if cond_dim == 0:
-        return BatchNorm(num_features)
+        return BatchNorm(num_features, eps)
     if class_table:
-        return ClassBatchNorm(num_features, cond_dim)
-    return ProjectedBatchNorm(num_features, cond_dim)
+        return ClassBatchNorm(num_features, cond_dim, eps)
+    return ProjectedBatchNorm(num_features, cond_dim, eps)
 
 
 class UpBlock(nn.Module):
     """Generator residual block: norm-ReLU-up-conv-norm-ReLU-conv, shortcut up-conv1x1."""
 
-    def __init__(self, in_ch: int, out_ch: int, cond_dim: int, class_table: bool, sn: bool) -> None:
+    def __init__(
+        self, in_ch: int, out_ch: int, cond_dim: int, class_table: bool, sn: bool, eps: float = 1e-5
+    ) -> None:
         super().__init__()
-        self.norm1 = make_norm(in_ch, cond_dim, class_table)
+        self.norm1 = make_norm(in_ch, cond_dim, class_table, eps)
         self.conv1 = maybe_sn(nn.Conv2d(in_ch, out_ch, 3, padding=1), sn)
-        self.norm2 = make_norm(out_ch, cond_dim, class_table)
+        self.norm2 = make_norm(out_ch, cond_dim, class_table, eps)
         self.conv2 = maybe_sn(nn.Conv2d(out_ch, out_ch, 3, padding=1), sn)
         self.shortcut = maybe_sn(nn.Conv2d(in_ch, out_ch, 1), sn)
 
@@ -226,7 +228,8 @@ class DownBlock(nn.Module):
     """Discriminator residual block: [norm]-ReLU-conv-[norm]-ReLU-conv-avgpool, shortcut conv1x1-avgpool.
 
     ``first=True`` is the "optimised" input block (no activation before the first conv, pool before the shortcut).
-    ``norm="layer"`` uses layer norm over (C, H, W) as the WGAN-GP critic of TransferGAN.
+    ``norm="layer"`` uses layer norm over (C, H, W) as the WGAN-GP critic of TransferGAN. A block that neither
+    downsamples nor changes the width has an identity shortcut (BigGAN's last discriminator block).
     """
 
     def __init__(self, in_ch: int, out_ch: int, *, sn: bool, norm: str, first: bool, downsample: bool = True):
@@ -234,7 +237,8 @@ class DownBlock(nn.Module):
         self.first, self.downsample = first, downsample
         self.conv1 = maybe_sn(nn.Conv2d(in_ch, out_ch, 3, padding=1), sn)
         self.conv2 = maybe_sn(nn.Conv2d(out_ch, out_ch, 3, padding=1), sn)
-        self.shortcut = maybe_sn(nn.Conv2d(in_ch, out_ch, 1), sn)
+        learned = in_ch != out_ch or downsample
+        self.shortcut = maybe_sn(nn.Conv2d(in_ch, out_ch, 1), sn) if learned else nn.Identity()
         use_ln = norm == "layer"
         self.norm1 = LayerNorm2d(in_ch) if use_ln and not first else nn.Identity()
         self.norm2 = LayerNorm2d(out_ch) if use_ln else nn.Identity()

@@ -99,12 +99,16 @@ class GanPipeline(Pipeline):
         """A pipeline from someone else's checkpoint file (a local path or ``hf://owner/repo/file``).
 
         ``format``: a registered layout (``gan_transfer.convert.CHECKPOINT_FORMATS``; e.g. ``"dcgan"``), or None to
-        recognise it. ``options`` go to the format (``class_names``, ``num_classes``, ``resolution``, …). The file is
-        read without running pickled code. ``card_data``: licence, credits, … for the card.
+        recognise it. ``options`` go to the format (``class_names``, ``num_classes``, ``resolution``,
+        ``discriminator``: the critic's file where the format ships one, …). The files are read without running
+        pickled code. ``card_data``: licence, credits, … for the card.
         """
         from ..convert import convert_checkpoint  # pipelines → convert, imported when first used
 
-        path = resolve_file(path_or_hub_file, revision=revision, local_files_only=local_files_only, token=token)
+        hub = dict(revision=revision, local_files_only=local_files_only, token=token)
+        path = resolve_file(path_or_hub_file, **hub)
+        if options.get("discriminator") is not None:  # formats that ship a critic take it as a second file
+            options["discriminator"] = resolve_file(options["discriminator"], **hub)
         converted = convert_checkpoint(path, format, **options)
         card = {**converted.card_data, **(card_data or {})}
         return cls(converted.generator, converted.discriminator, card_data=card)
