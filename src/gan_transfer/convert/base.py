@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
@@ -69,8 +70,8 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
         except (SafetensorError, OSError) as err:
             raise ValueError(f"'{path}' is not a readable safetensors file ({err}); download it again.") from None
     try:
-        with warnings.catch_warnings():  # torch's note on unusual pickle protocols: the refusal below says enough
-            warnings.simplefilter("ignore", UserWarning)
+        with warnings.catch_warnings(), torch.serialization.safe_globals(_numpy_scalars()):
+            warnings.simplefilter("ignore", UserWarning)  # torch's note on unusual pickle protocols
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -84,6 +85,14 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
             f"'{path}' is not a complete PyTorch checkpoint ({type(err).__name__}: {str(err)[:160]}); it may be "
             "truncated: download it again."
         ) from None
+
+
+def _numpy_scalars() -> list[Any]:
+    """NumPy scalars rebuilt from their bytes and a plain dtype (StudioGAN's critic files keep e.g. its best FID as
+    one): data only, so ``weights_only`` may rebuild them. Object dtypes stay refused."""
+    core = getattr(np, "_core", None) or np.core
+    kinds = ("bool", "int32", "int64", "float16", "float32", "float64")
+    return [core.multiarray.scalar, np.dtype, *(type(np.dtype(k)) for k in kinds)]
 
 
 def find_state_dict(obj: Any, source: str) -> StateDict:

@@ -43,16 +43,46 @@ SN_EPS = 1e-6  # the 138k model's --SN_eps
 OPTIONS = "class_names, resolution, discriminator"
 
 
+class _Reads(dict):
+    """A state dict that remembers which keys were read, so tensors a mapping has no place for are named."""
+
+    def __init__(self, state: StateDict) -> None:
+        super().__init__(state)
+        self.read: set[str] = set()
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self:
+            self.read.add(key)
+        return super().get(key, default)
+
+    def check_all_read(self, source: str, label: str) -> None:
+        ignored = (".sv0", "num_batches_tracked")  # BigGAN-PyTorch's logged σ; batch counts
+        left = sorted(k for k in self if k not in self.read and not k.endswith(ignored))
+        if left:
+            raise ValueError(f"'{source}' holds {len(left)} tensors a {label} BigGAN of this layout has no place for "
+                             f"(e.g. {', '.join(left[:3])}): it was trained with options gan_transfer does not import "
+                             "(e.g. a critic without spectral norm, or another conditioning method).")  # fmt: skip
+
+
+def weight(state: StateDict, layer: str) -> torch.Tensor | None:
+    """A layer's stored weight: ``weight`` (BigGAN-PyTorch) or ``weight_orig`` (torch's spectral norm)."""
+    return state.get(f"{layer}.weight", state.get(f"{layer}.weight_orig"))
+
+
 def looks_like_g(state: StateDict) -> bool:
-    return "shared.weight" in state and "linear.weight" in state and "output_layer.2.weight" in state
+    return "shared.weight" in state and all(weight(state, k) is not None for k in ("linear", "output_layer.2"))
 
 
 def looks_like_d(state: StateDict) -> bool:
-    return "embed.weight" in state and "linear.weight" in state and "blocks.0.0.conv1.weight" in state
+    return all(weight(state, k) is not None for k in ("embed", "linear", "blocks.0.0.conv1"))
 
 
 def _blocks(state: StateDict) -> list[int]:
-    found = {int(m.group(1)) for k in state if (m := re.match(r"blocks\.(\d+)\.0\.conv1\.weight$", k))}
+    found = {int(m.group(1)) for k in state if (m := re.match(r"blocks\.(\d+)\.0\.conv1\.weight", k))}
     return sorted(found)
 
 
@@ -67,21 +97,28 @@ def _widths(chs: list[int], source: str) -> tuple[int, tuple[int, ...]]:
     return width, tuple(c // width for c in chs)
 
 
+def _uv(state: StateDict, layer: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """A spectral-normed layer's (u, v) with σ = u·W·v as its code computes σ in eval mode; None without SN."""
+    if f"{layer}.u0" in state:  # BigGAN-PyTorch: one power iteration from u0 on every call
+        return sn_vectors(state[f"{layer}.weight"], state[f"{layer}.u0"], SN_EPS)
+    if f"{layer}.weight_u" in state:  # torch.nn.utils.spectral_norm: the stored vectors, as they are
+        return state[f"{layer}.weight_u"], state[f"{layer}.weight_v"]
+    return None
+
+
 def _sn(state: StateDict, old: str, new: str) -> StateDict:
-    """A layer's weight (+ bias) under the new name: spectral-normed when the file keeps ``u0``."""
+    """A layer's weight (+ bias) under the new name, spectral-normed when the file's layer is."""
     out = {f"{new}.bias": state[f"{old}.bias"]} if f"{old}.bias" in state else {}
-    if f"{old}.u0" not in state:
-        return {**out, f"{new}.weight": state[f"{old}.weight"]}
-    weight = state[f"{old}.weight"]
-    return {**out, **sn_state(new, weight, *sn_vectors(weight, state[f"{old}.u0"], SN_EPS))}
+    uv = _uv(state, old)
+    w = weight(state, old)
+    return {**out, f"{new}.weight": w} if uv is None else {**out, **sn_state(new, w, *uv)}
 
 
 def _linear_baked(state: StateDict, old: str, new: str) -> StateDict:
     """A bias-free (maybe spectral-normed) linear → a plain ``nn.Linear`` with zero bias, W/σ baked in."""
-    weight = state[f"{old}.weight"]
-    if f"{old}.u0" in state:
-        weight = sn_baked(weight, *sn_vectors(weight, state[f"{old}.u0"], SN_EPS))
-    return {f"{new}.weight": weight, f"{new}.bias": torch.zeros(weight.shape[0], dtype=weight.dtype)}
+    w, uv = weight(state, old), _uv(state, old)
+    w = w if uv is None else sn_baked(w, *uv)
+    return {f"{new}.weight": w, f"{new}.bias": torch.zeros(w.shape[0], dtype=w.dtype)}
 
 
 def _stats(state: StateDict, old: str, new: str) -> StateDict:
@@ -101,19 +138,19 @@ def _attention(state: StateDict, old: str, new: str) -> StateDict:
     return out
 
 
-def generator_config(state: StateDict, source: str) -> dict[str, Any]:
+def generator_config(state: StateDict, source: str, norm_eps: float = 1e-5) -> dict[str, Any]:
     """The :class:`BigGANGenerator` options of a G file, read from its tensor shapes."""
     blocks = _blocks(state)
     if not blocks:
         raise ValueError(f"'{source}' has no blocks.N.0.conv1 tensors; it is not a BigGAN-PyTorch generator.")
-    chs = [state["blocks.0.0.conv1.weight"].shape[1]] + [state[f"blocks.{i}.0.conv1.weight"].shape[0] for i in blocks]
-    out_features, chunk = state["linear.weight"].shape
+    chs = [weight(state, "blocks.0.0.conv1").shape[1]] + [weight(state, f"blocks.{i}.0.conv1").shape[0] for i in blocks]
+    out_features, chunk = weight(state, "linear").shape
     base = math.isqrt(out_features // chs[0])
     if base * base * chs[0] != out_features:
         raise ValueError(f"'{source}': the first linear gives {out_features} values, not a square map of {chs[0]} "
                          "channels; it is not a BigGAN-PyTorch generator.")  # fmt: skip
     shared_dim = state["shared.weight"].shape[1]
-    cond = state["blocks.0.0.bn1.gain.weight"].shape[1]
+    cond = weight(state, "blocks.0.0.bn1.gain").shape[1]
     hierarchical = cond != shared_dim
     attention = _attention_blocks(state)
     if len(attention) > 1:
@@ -121,10 +158,10 @@ def generator_config(state: StateDict, source: str) -> dict[str, Any]:
                          "at most one (BigGAN-PyTorch's --G_attn with one resolution, e.g. 64).")  # fmt: skip
     width, mults = _widths(chs, source)
     return dict(resolution=base * 2 ** len(blocks), num_classes=state["shared.weight"].shape[0],
-                channels=state["output_layer.2.weight"].shape[0], z_dim=chunk * (len(blocks) + 1) if hierarchical
+                channels=weight(state, "output_layer.2").shape[0], z_dim=chunk * (len(blocks) + 1) if hierarchical
                 else chunk, width=width, channel_multipliers=mults, shared_dim=shared_dim,
                 hierarchical_z=hierarchical, attention_resolution=base * 2 ** (attention[0] + 1) if attention else 0,
-                spectral_norm="linear.u0" in state, norm_eps=1e-5)  # fmt: skip
+                spectral_norm=_uv(state, "linear") is not None, norm_eps=norm_eps)  # fmt: skip
 
 
 def generator_state(state: StateDict, num_blocks: int) -> StateDict:
@@ -148,12 +185,12 @@ def generator_state(state: StateDict, num_blocks: int) -> StateDict:
 def discriminator_config(state: StateDict, resolution: int, source: str) -> dict[str, Any]:
     """The :class:`BigGANDiscriminator` options of a D file for a ``resolution`` px generator."""
     blocks = _blocks(state)
-    chs = [state[f"blocks.{i}.0.conv1.weight"].shape[0] for i in blocks]
+    chs = [weight(state, f"blocks.{i}.0.conv1").shape[0] for i in blocks]
     # BigGAN-PyTorch's D_arch: every block halves the map but the last (32 px: the last two), which keep no shortcut.
     keep = 2 if resolution == 32 else 1
     down = tuple([True] * (len(blocks) - keep) + [False] * keep)
-    learned = tuple(f"blocks.{i}.0.conv_sc.weight" in state for i in blocks)
-    ins = [state["blocks.0.0.conv1.weight"].shape[1], *chs[:-1]]
+    learned = tuple(weight(state, f"blocks.{i}.0.conv_sc") is not None for i in blocks)
+    ins = [weight(state, "blocks.0.0.conv1").shape[1], *chs[:-1]]
     if learned != tuple(d or a != b for d, a, b in zip(down, ins, chs, strict=True)):
         raise ValueError(f"'{source}' has {len(blocks)} blocks with learned shortcuts {learned}, which no "
                          f"BigGAN-PyTorch {resolution} px discriminator has; check it belongs to this "
@@ -161,17 +198,17 @@ def discriminator_config(state: StateDict, resolution: int, source: str) -> dict
     width, mults = _widths(chs, source)
     sizes = [resolution // 2 ** sum(down[: i + 1]) for i in range(len(blocks))]
     attention = _attention_blocks(state)
-    return dict(resolution=resolution, num_classes=state["embed.weight"].shape[0],
-                channels=state["blocks.0.0.conv1.weight"].shape[1], width=width, channel_multipliers=mults,
-                downsample=down, attention_resolution=sizes[attention[0]] if attention else 0,
-                spectral_norm="linear.u0" in state)  # fmt: skip
+    return dict(resolution=resolution, num_classes=weight(state, "embed").shape[0], channels=ins[0], width=width,
+                channel_multipliers=mults, downsample=down,
+                attention_resolution=sizes[attention[0]] if attention else 0,
+                spectral_norm=_uv(state, "linear") is not None)  # fmt: skip
 
 
 def discriminator_state(state: StateDict, num_blocks: int) -> StateDict:
     own: StateDict = {**_sn(state, "linear", "head"), **_sn(state, "embed", "embed")}
     for i in range(num_blocks):
         for a, b in (("conv1", "conv1"), ("conv2", "conv2"), ("conv_sc", "shortcut")):
-            if f"blocks.{i}.0.{a}.weight" in state:
+            if weight(state, f"blocks.{i}.0.{a}") is not None:
                 own.update(_sn(state, f"blocks.{i}.0.{a}", f"blocks.{i}.{b}"))
         if f"blocks.{i}.1.gamma" in state:
             own.update(_attention(state, f"blocks.{i}.1", f"attention.{i}"))
@@ -180,8 +217,18 @@ def discriminator_state(state: StateDict, num_blocks: int) -> StateDict:
 
 @register_format
 class BigGANPyTorchFormat(CheckpointFormat):
+    """BigGAN-PyTorch's layout; formats of the same network under other names subclass it and rename (``rename``)."""
+
     name = "biggan-pytorch"
     description = "ajbrock/BigGAN-PyTorch G.pth / G_ema.pth (+ D.pth as discriminator=), e.g. the 138k ImageNet model"
+    label = "BigGAN-PyTorch"
+    generator_file, discriminator_file = "G_ema.pth (or G.pth)", "D.pth"
+    norm_eps = 1e-5
+    relu_shortcut = False  # see BigGANDiscriminatorConfig.relu_shortcut
+
+    def rename(self, state: StateDict) -> StateDict:
+        """The state dict under BigGAN-PyTorch's names (identity here)."""
+        return state
 
     def matches(self, state: StateDict) -> bool:
         return (looks_like_g(state) or looks_like_d(state)) and any(k.endswith(".u0") for k in state)
@@ -197,34 +244,43 @@ class BigGANPyTorchFormat(CheckpointFormat):
         **unknown: Any,
     ) -> Converted:
         if unknown:
-            raise ValueError(f"Unknown option '{sorted(unknown)[0]}' for format 'biggan-pytorch'; known: {OPTIONS}.")
+            raise ValueError(f"Unknown option '{sorted(unknown)[0]}' for format '{self.name}'; known: {OPTIONS}.")
+        state = self.rename(state)
         if looks_like_d(state) and not looks_like_g(state):
-            raise ValueError(f"'{source}' is a BigGAN-PyTorch discriminator (D.pth: embed, linear, no shared "
-                             "embedding), not a generator; convert G_ema.pth (or G.pth) and pass this file as "
-                             "discriminator=… (--discriminator).")  # fmt: skip
+            raise ValueError(f"'{source}' is a {self.label} discriminator ({self.discriminator_file}: a "
+                             "projection embedding, no shared class embedding), not a generator; convert "
+                             f"{self.generator_file} and pass this file as discriminator=… "
+                             "(--discriminator).")  # fmt: skip
         if not looks_like_g(state):
-            raise ValueError(f"'{source}' lacks shared.weight / linear.weight / output_layer.2.weight; it is not a "
-                             "BigGAN-PyTorch generator saved with --G_shared.")  # fmt: skip
-        options = generator_config(state, source)
+            raise ValueError(f"'{source}' lacks the shared class embedding, first linear or output convolution of "
+                             f"a {self.label} generator; it is not one (or was trained without a shared "
+                             "embedding).")  # fmt: skip
+        options = generator_config(state, source, self.norm_eps)
         if resolution is not None and resolution != options["resolution"]:
-            raise ValueError(f"'{source}' is a {options['resolution']} px BigGAN-PyTorch generator, not {resolution} "
+            raise ValueError(f"'{source}' is a {options['resolution']} px {self.label} generator, not {resolution} "
                              f"px; drop resolution= or convert the {resolution} px file.")  # fmt: skip
         if class_names is not None:
             options["class_names"] = tuple(class_names)
         g = BigGANGenerator(**options)
-        load_state_dict_strict(g, generator_state(state, len(_blocks(state))), f"'{source}'")
-        d = None
-        if discriminator is not None:
-            d_source = str(discriminator)
-            d_state = find_state_dict(read_checkpoint(discriminator), d_source)
-            if not looks_like_d(d_state):
-                what = "a generator" if looks_like_g(d_state) else "not a BigGAN-PyTorch discriminator"
-                raise ValueError(f"discriminator='{d_source}' is {what}; pass the D.pth saved beside this G.")
-            d_options = discriminator_config(d_state, g.config.resolution, d_source)
-            if d_options["num_classes"] != g.config.num_classes:
-                raise ValueError(f"discriminator='{d_source}' has {d_options['num_classes']} classes, the generator "
-                                 f"{g.config.num_classes}; pass the D.pth saved with this G.")  # fmt: skip
-            d = BigGANDiscriminator(**d_options, class_names=g.config.class_names)
-            load_state_dict_strict(d, discriminator_state(d_state, len(_blocks(d_state))), f"'{d_source}'")
-            d = d.eval()
+        reads = _Reads(state)
+        load_state_dict_strict(g, generator_state(reads, len(_blocks(state))), f"'{source}'")
+        reads.check_all_read(source, self.label)
+        d = None if discriminator is None else self._discriminator(discriminator, g)
         return Converted(generator=g.eval(), discriminator=d)
+
+    def _discriminator(self, path: str | os.PathLike, g: BigGANGenerator) -> BigGANDiscriminator:
+        d_source = str(path)
+        d_state = self.rename(find_state_dict(read_checkpoint(path), d_source))
+        if not looks_like_d(d_state):
+            what = "a generator" if looks_like_g(d_state) else f"not a {self.label} discriminator"
+            raise ValueError(f"discriminator='{d_source}' is {what}; pass the {self.discriminator_file} saved beside "
+                             "this generator.")  # fmt: skip
+        options = discriminator_config(d_state, g.config.resolution, d_source)
+        if options["num_classes"] != g.config.num_classes:
+            raise ValueError(f"discriminator='{d_source}' has {options['num_classes']} classes, the generator "
+                             f"{g.config.num_classes}; pass the critic saved with this generator.")  # fmt: skip
+        d = BigGANDiscriminator(**options, class_names=g.config.class_names, relu_shortcut=self.relu_shortcut)
+        reads = _Reads(d_state)
+        load_state_dict_strict(d, discriminator_state(reads, len(_blocks(d_state))), f"'{d_source}'")
+        reads.check_all_read(d_source, self.label)
+        return d.eval()

@@ -39,6 +39,7 @@ class BigGANDiscriminatorConfig(ModelConfig):
     # Which blocks halve the map, one per block; () = one block per ×2 stage. BigGAN-PyTorch adds a last block that
     # does not (its 128 px critic: five True, one False).
     downsample: tuple[bool, ...] = ()
+    relu_shortcut: bool = False  # StudioGAN's critic: in-place ReLU makes every block after the first see relu(x)
 
 
 def _check_attention(resolution: int, sizes: list[int], name: str) -> None:
@@ -135,7 +136,8 @@ class BigGANDiscriminator(Discriminator):
         sizes = [c.resolution // 2 ** sum(down[: i + 1]) for i in range(len(down))]
         _check_attention(c.attention_resolution, sizes, "BigGANDiscriminator")
         self.blocks = nn.ModuleList(
-            DownBlock(ins[i], chs[i], sn=c.spectral_norm, norm="none", first=i == 0, downsample=down[i])
+            DownBlock(ins[i], chs[i], sn=c.spectral_norm, norm="none", first=i == 0, downsample=down[i],
+                      relu_shortcut=c.relu_shortcut)
             for i in range(len(down))
         )
         self.attention = nn.ModuleDict(

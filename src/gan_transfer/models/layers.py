@@ -230,11 +230,15 @@ class DownBlock(nn.Module):
     ``first=True`` is the "optimised" input block (no activation before the first conv, pool before the shortcut).
     ``norm="layer"`` uses layer norm over (C, H, W) as the WGAN-GP critic of TransferGAN. A block that neither
     downsamples nor changes the width has an identity shortcut (BigGAN's last discriminator block).
+    ``relu_shortcut=True`` feeds the shortcut relu(x), as StudioGAN's in-place ReLU does to its non-first blocks.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, *, sn: bool, norm: str, first: bool, downsample: bool = True):
+    def __init__(
+        self, in_ch: int, out_ch: int, *, sn: bool, norm: str, first: bool, downsample: bool = True,
+        relu_shortcut: bool = False,
+    ) -> None:  # fmt: skip
         super().__init__()
-        self.first, self.downsample = first, downsample
+        self.first, self.downsample, self.relu_shortcut = first, downsample, relu_shortcut and not first
         self.conv1 = maybe_sn(nn.Conv2d(in_ch, out_ch, 3, padding=1), sn)
         self.conv2 = maybe_sn(nn.Conv2d(out_ch, out_ch, 3, padding=1), sn)
         learned = in_ch != out_ch or downsample
@@ -251,7 +255,7 @@ class DownBlock(nn.Module):
         if self.first:
             s = self.shortcut(F.avg_pool2d(x, 2) if self.downsample else x)
         else:
-            s = self.shortcut(x)
+            s = self.shortcut(F.relu(x) if self.relu_shortcut else x)
             if self.downsample:
                 s = F.avg_pool2d(s, 2)
         return h + s
