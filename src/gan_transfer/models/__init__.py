@@ -1,7 +1,8 @@
-"""Architectures only: three GAN families that share one contract (see ``base.py``)."""
+"""Architectures only: GAN families that share one contract (see ``base.py``)."""
 
 from .base import MODEL_REGISTRY, Discriminator, GanModel, Generator, ModelConfig
 from .biggan import BigGANDiscriminator, BigGANDiscriminatorConfig, BigGANGenerator, BigGANGeneratorConfig
+from .biggan_deep import BigGANDeepGenerator, BigGANDeepGeneratorConfig
 from .dcgan import DCGANDiscriminator, DCGANDiscriminatorConfig, DCGANGenerator, DCGANGeneratorConfig
 from .domains import DomainDiscriminator, DomainGenerator
 from .layers import NormLayer
@@ -10,6 +11,8 @@ from .resnet import ResNetDiscriminator, ResNetDiscriminatorConfig, ResNetGenera
 
 __all__ = [
     "MODEL_REGISTRY",
+    "BigGANDeepGenerator",
+    "BigGANDeepGeneratorConfig",
     "BigGANDiscriminator",
     "BigGANDiscriminatorConfig",
     "BigGANGenerator",

@@ -12,7 +12,7 @@ from torch import nn
 from ..hub import CLASS_KEY, PLACEHOLDER_ID, CardBody, HubMixin
 from ..options import AT_LEAST_ONE, NON_NEGATIVE, Range, check_fields
 from ..registry import Registry
-from .layers import NormLayer
+from .layers import NormLayer, TruncationStats
 
 MODEL_REGISTRY: Registry[type[GanModel]] = Registry("model class")
 
@@ -170,6 +170,13 @@ class Generator(GanModel):
     def conditional_config(self, num_classes: int) -> ModelConfig:
         """The config of this generator's class-conditional copy (families with a choice of conditioning say which)."""
         return dataclasses.replace(self.config, num_classes=num_classes)
+
+    def set_truncation(self, truncation: float) -> None:
+        """Tell the layers that depend on the truncation (BigGAN-deep's per-truncation batch statistics) which one
+        the next images are drawn at; other families have none. The pipeline calls this from ``truncation=``."""
+        for module in self.modules():
+            if isinstance(module, TruncationStats):
+                module.set_truncation(truncation)
 
     def normalization_layers(self) -> dict[str, NormLayer]:
         return {name: m for name, m in self.named_modules() if isinstance(m, NormLayer)}

@@ -7,6 +7,8 @@ Every normalisation layer of a generator is a :class:`NormLayer`. Adapters find 
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -50,18 +52,70 @@ class NormLayer(nn.Module):
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """The normalised input before any affine: what per-class γ/β multiply."""
-        return self.bn(x) if not self.bn.affine else F.batch_norm(
-            x, self.bn.running_mean, self.bn.running_var, None, None, self.bn.training, self.bn.momentum or 0.0,
-            self.bn.eps)  # fmt: skip
+        if not self.bn.affine:
+            return self.bn(x)
+        if isinstance(self.bn, TruncationStats):
+            stats = (None, None) if self.bn.training else self.bn.statistics()
+            return F.batch_norm(x, *stats, None, None, self.bn.training, 0.0, self.bn.eps)
+        return F.batch_norm(x, self.bn.running_mean, self.bn.running_var, None, None, self.bn.training,
+                            self.bn.momentum or 0.0, self.bn.eps)  # fmt: skip
+
+
+class TruncationStats(nn.Module):
+    """Batch norm that keeps one row of running statistics per truncation 0, 1/(n−1), …, 1 (BigGAN-deep).
+
+    Eval mode normalises with the statistics of the current truncation (:meth:`set_truncation`), interpolated as
+    ``pytorch-pretrained-biggan`` does it — verbatim, so outputs match: with ``coef, i = modf(t / step)``,
+    μ = μ[i]·coef + μ[i+1]·(1 − coef), the weights reversed relative to linear interpolation (exact on the grid).
+    Training mode normalises with batch statistics and moves the row nearest the current truncation (momentum 0.1).
+    ``affine=True`` adds a per-channel weight and bias (the generator's last, unconditional norm).
+    """
+
+    def __init__(self, num_features: int, n_stats: int = 51, eps: float = 1e-4, affine: bool = False) -> None:
+        super().__init__()
+        self.num_features, self.eps, self.affine, self.momentum = num_features, eps, affine, 0.1
+        self.register_buffer("running_means", torch.zeros(n_stats, num_features))
+        self.register_buffer("running_vars", torch.ones(n_stats, num_features))
+        self.weight = nn.Parameter(torch.ones(num_features)) if affine else None
+        self.bias = nn.Parameter(torch.zeros(num_features)) if affine else None
+        self.truncation = 1.0
+
+    def set_truncation(self, truncation: float) -> None:
+        if not 0 < truncation <= 1:
+            raise ValueError(f"truncation={truncation}: BigGAN-deep keeps batch statistics for 0 < truncation ≤ 1 "
+                             "only; use a value in that range.")  # fmt: skip
+        self.truncation = float(truncation)
+
+    def statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(μ, σ²) of the current truncation."""
+        coef, start = math.modf(self.truncation / (1.0 / (self.running_means.shape[0] - 1)))
+        i = int(start)
+        if coef == 0.0:
+            return self.running_means[i], self.running_vars[i]
+        mean = self.running_means[i] * coef + self.running_means[i + 1] * (1 - coef)
+        return mean, self.running_vars[i] * coef + self.running_vars[i + 1] * (1 - coef)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            with torch.no_grad():
+                row = round(self.truncation * (self.running_means.shape[0] - 1))
+                self.running_means[row].lerp_(x.mean(dim=(0, 2, 3)), self.momentum)
+                self.running_vars[row].lerp_(x.var(dim=(0, 2, 3)), self.momentum)
+            return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+        mean, var = self.statistics()
+        return F.batch_norm(x, mean, var, self.weight, self.bias, False, 0.0, self.eps)
 
 
 class BatchNorm(NormLayer):
-    """Plain batch norm with a learned per-channel affine; ``cond`` is ignored."""
+    """Plain batch norm with a learned per-channel affine; ``cond`` is ignored.
 
-    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
+    ``bn``: the normalising module (default ``nn.BatchNorm2d``; BigGAN-deep's :class:`TruncationStats`).
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, bn: nn.Module | None = None) -> None:
         super().__init__()
         self.num_features = num_features
-        self.bn = nn.BatchNorm2d(num_features, eps=eps)
+        self.bn = bn if bn is not None else nn.BatchNorm2d(num_features, eps=eps)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         return self.bn(x)
@@ -118,13 +172,14 @@ class ProjectedBatchNorm(NormLayer):
     """BigGAN conditional batch norm: γ = 1 + W_γ·c, β = W_β·c for a conditioning vector c.
 
     c is [shared class embedding, z-chunk] (either part optional). The linear maps carry no spectral norm, so a
-    scale and shift fold into them exactly.
+    scale and shift fold into them exactly. ``bn``: the normalising module without affine (default
+    ``nn.BatchNorm2d``; BigGAN-deep's :class:`TruncationStats`).
     """
 
-    def __init__(self, num_features: int, cond_dim: int, eps: float = 1e-5) -> None:
+    def __init__(self, num_features: int, cond_dim: int, eps: float = 1e-5, bn: nn.Module | None = None) -> None:
         super().__init__()
         self.num_features = num_features
-        self.bn = nn.BatchNorm2d(num_features, eps=eps, affine=False)
+        self.bn = bn if bn is not None else nn.BatchNorm2d(num_features, eps=eps, affine=False)
         self.gain = nn.Linear(cond_dim, num_features)
         self.shift = nn.Linear(cond_dim, num_features)
         nn.init.zeros_(self.gain.bias)

@@ -193,6 +193,7 @@ class GanPipeline(Pipeline):
             sample_latents(0, g.config.z_dim, truncation)  # checks the truncation before anything runs
         elif latents.ndim != 2 or latents.shape[1] != g.config.z_dim:
             raise ValueError(f"latents have shape {tuple(latents.shape)}; expected (N, {g.config.z_dim}).")
+        g.set_truncation(truncation)  # BigGAN-deep: the batch statistics of this truncation
         num = num_images if latents is None else latents.shape[0]
         given = self._given_labels(class_labels, num)
         for block in range(0, num, DRAW_BLOCK):
