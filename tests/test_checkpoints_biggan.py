@@ -230,3 +230,13 @@ def test_cli_converts_g_and_d_into_a_pipeline_folder(tmp_path, capsys):
     z, y = torch.randn(2, loaded.generator.config.z_dim, generator=seeded(4)), torch.tensor([1, 2])
     with torch.no_grad():
         assert torch.equal(loaded.generator.eval()(z, class_labels=y), direct.generator(z, class_labels=y))
+
+
+def test_for_inference_bakes_spectral_norms_and_draws_the_same_images():
+    g = convert_checkpoint(BP / "G.pth").generator
+    fast = g.for_inference()
+    assert not any(torch.nn.utils.parametrize.is_parametrized(m) for m in fast.modules())
+    assert any(torch.nn.utils.parametrize.is_parametrized(m) for m in g.modules())  # the original keeps them
+    z, y = torch.randn(3, g.config.z_dim, generator=seeded(5)), torch.tensor([0, 1, 4])
+    with torch.no_grad():
+        torch.testing.assert_close(fast(z, class_labels=y), g(z, class_labels=y), atol=1e-5, rtol=0)

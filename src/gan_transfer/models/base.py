@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from ..hub import CLASS_KEY, PLACEHOLDER_ID, CardBody, HubMixin
 from ..options import AT_LEAST_ONE, NON_NEGATIVE, Range, check_fields
@@ -170,6 +172,15 @@ class Generator(GanModel):
     def conditional_config(self, num_classes: int) -> ModelConfig:
         """The config of this generator's class-conditional copy (families with a choice of conditioning say which)."""
         return dataclasses.replace(self.config, num_classes=num_classes)
+
+    def for_inference(self) -> Generator:
+        """A frozen copy for drawing only: spectral norms baked into plain weights (W/σ computed once, not on every
+        call), channels-last memory, eval mode, no gradients. Same images up to float rounding; train the original."""
+        g = copy.deepcopy(self).eval().requires_grad_(False)
+        for module in g.modules():
+            if parametrize.is_parametrized(module, "weight"):
+                parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+        return g.to(memory_format=torch.channels_last)
 
     def set_truncation(self, truncation: float) -> None:
         """Tell the layers that depend on the truncation (BigGAN-deep's per-truncation batch statistics) which one
