@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -176,7 +175,15 @@ class Generator(GanModel):
     def for_inference(self) -> Generator:
         """A frozen copy for drawing only: spectral norms baked into plain weights (W/σ computed once, not on every
         call), channels-last memory, eval mode, no gradients. Same images up to float rounding; train the original."""
-        g = copy.deepcopy(self).eval().requires_grad_(False)
+        # A fresh instance, not a deepcopy: a copy shares its parametrized classes with the original, and removing
+        # a parametrization edits the class.
+        g = type(self)(self.config).to(self.device, self.dtype)
+        g.load_state_dict(self.state_dict())
+        g.card_data = dict(self.card_data)
+        for mine, theirs in zip(self.modules(), g.modules(), strict=True):
+            if isinstance(mine, TruncationStats):
+                theirs.truncation = mine.truncation
+        g.eval().requires_grad_(False)
         for module in g.modules():
             if parametrize.is_parametrized(module, "weight"):
                 parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
