@@ -98,16 +98,16 @@ class ScaleShiftAdapter(Adapter):
     def hooks(self, generator: Generator, context: CallContext):
         def make(key: str):
             def hook(module, args, output):
+                spatial = (1,) * (output.ndim - 2)  # (B, C, H, W) feature maps, or (B, C) styles (StyleGAN2)
                 if self.num_classes:
                     if context.class_labels is None:
                         raise ValueError(
                             f"This scale_shift adapter has one set per class ({self.num_classes}): pass class_labels."
                         )
                     labels = context.class_labels.long().to(output.device)
-                    return (
-                        output * self.scale[key][labels][:, :, None, None] + self.shift[key][labels][:, :, None, None]
-                    )
-                return output * self.scale[key].view(1, -1, 1, 1) + self.shift[key].view(1, -1, 1, 1)
+                    scale, shift = self.scale[key][labels], self.shift[key][labels]
+                    return output * scale.view(*scale.shape, *spatial) + shift.view(*shift.shape, *spatial)
+                return output * self.scale[key].view(1, -1, *spatial) + self.shift[key].view(1, -1, *spatial)
 
             return hook
 

@@ -8,6 +8,7 @@ from .domains import DomainDiscriminator, DomainGenerator
 from .layers import NormLayer
 from .multi_source import MultiSourceGenerator
 from .resnet import ResNetDiscriminator, ResNetDiscriminatorConfig, ResNetGenerator, ResNetGeneratorConfig
+from .stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
 
 __all__ = [
     "MODEL_REGISTRY",
@@ -33,4 +34,6 @@ __all__ = [
     "ResNetDiscriminatorConfig",
     "ResNetGenerator",
     "ResNetGeneratorConfig",
+    "StyleGAN2Discriminator",
+    "StyleGAN2Generator",
 ]

@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from ..hub import CLASS_KEY, PLACEHOLDER_ID, CardBody, HubMixin
+from ..latents import sample_latents
 from ..options import AT_LEAST_ONE, NON_NEGATIVE, Range, check_fields
 from ..registry import Registry
 from .layers import NormLayer, TruncationStats
@@ -171,6 +172,13 @@ class Generator(GanModel):
     def conditional_config(self, num_classes: int) -> ModelConfig:
         """The config of this generator's class-conditional copy (families with a choice of conditioning say which)."""
         return dataclasses.replace(self.config, num_classes=num_classes)
+
+    def sample_latents(
+        self, num: int, truncation: float = 1.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """``num`` latents as pipelines draw them at ``truncation`` (BigGAN's truncated normal, scaled; families
+        that truncate elsewhere, as StyleGAN2 in W, draw N(0, I) and take ψ in :meth:`set_truncation`)."""
+        return sample_latents(num, self.config.z_dim, truncation, generator)
 
     def for_inference(self) -> Generator:
         """A frozen copy for drawing only: spectral norms baked into plain weights (W/σ computed once, not on every

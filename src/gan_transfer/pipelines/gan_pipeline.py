@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from .. import zoo  # noqa: F401  (registers the bundled names gan-transfer/NAME)
 from ..hub import CardBody, resolve_file
-from ..latents import check_generator, sample_latents
+from ..latents import check_generator
 from ..memory import available_memory, gib
 from ..models import Discriminator, Generator, MultiSourceGenerator
 from ..rendering import make_image_grid, to_pil
@@ -190,7 +190,7 @@ class GanPipeline(Pipeline):
         if latents is None:
             if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
                 raise ValueError(f"num_images={num_images!r}: ask for a whole number of at least one image.")
-            sample_latents(0, g.config.z_dim, truncation)  # checks the truncation before anything runs
+            g.sample_latents(0, truncation)  # checks the truncation before anything runs
         elif latents.ndim != 2 or latents.shape[1] != g.config.z_dim:
             raise ValueError(f"latents have shape {tuple(latents.shape)}; expected (N, {g.config.z_dim}).")
         g.set_truncation(truncation)  # BigGAN-deep: the batch statistics of this truncation
@@ -198,7 +198,7 @@ class GanPipeline(Pipeline):
         given = self._given_labels(class_labels, num)
         for block in range(0, num, DRAW_BLOCK):
             size = min(DRAW_BLOCK, num - block)
-            z_block = (sample_latents(size, g.config.z_dim, truncation, generator) if latents is None
+            z_block = (g.sample_latents(size, truncation, generator) if latents is None
                        else latents[block : block + size])  # fmt: skip
             y_block = self._drawn_labels(size, generator) if given is None else given[block : block + size]
             starts = range(0, size, batch_size)
