@@ -8,6 +8,7 @@ saying why and what to do instead.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import pickle
@@ -24,6 +25,7 @@ from safetensors.torch import load_file
 
 from ..models import Discriminator, Generator
 from ..registry import Registry
+from .pickles import NetworkStub, load_network_pickle
 
 CHECKPOINT_FORMATS: Registry[type[CheckpointFormat]] = Registry("checkpoint format")
 # Where training scripts commonly keep the generator's state dict inside a checkpoint dictionary.
@@ -69,8 +71,12 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
             return load_file(str(path))
         except (SafetensorError, OSError) as err:
             raise ValueError(f"'{path}' is not a readable safetensors file ({err}); download it again.") from None
+    with path.open("rb") as f:
+        head = f.read(4096)
+    if not zipfile.is_zipfile(path) and (b"torch_utils.persistence" in head or b"dnnlib.util" in head):
+        return _read_network_pickle(path)
     try:
-        with warnings.catch_warnings(), torch.serialization.safe_globals(_numpy_scalars()):
+        with warnings.catch_warnings(), torch.serialization.safe_globals([*_numpy_scalars(), argparse.Namespace]):
             warnings.simplefilter("ignore", UserWarning)  # torch's note on unusual pickle protocols
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -87,6 +93,24 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
         ) from None
 
 
+def _read_network_pickle(path: Path) -> Any:
+    """An NVIDIA network pickle through the restricted unpickler (networks as stubs; no code runs)."""
+    try:
+        with path.open("rb") as f:
+            return load_network_pickle(f)
+    except pickle.UnpicklingError as err:
+        raise ValueError(
+            f"'{path}' is a network pickle that gan_transfer will not open: {err}. It reads only tensors, configs and "
+            "NVIDIA's network classes from pickles and never runs code stored in them; re-save the weights with "
+            "torch.save(G.state_dict(), 'G.pt') where the file was made."
+        ) from None
+    except (EOFError, RuntimeError, ValueError, OSError, IndexError) as err:
+        raise ValueError(
+            f"'{path}' is not a complete network pickle ({type(err).__name__}: {str(err)[:120]}); it may be "
+            "truncated: download it again."
+        ) from None
+
+
 def _numpy_scalars() -> list[Any]:
     """NumPy scalars rebuilt from their bytes and a plain dtype (StudioGAN's critic files keep e.g. its best FID as
     one): data only, so ``weights_only`` may rebuild them. Object dtypes stay refused."""
@@ -95,14 +119,27 @@ def _numpy_scalars() -> list[Any]:
     return [core.multiarray.scalar, np.dtype, *(type(np.dtype(k)) for k in kinds)]
 
 
-def find_state_dict(obj: Any, source: str) -> StateDict:
-    """The tensor dictionary in a checkpoint: the object itself, or the first of :data:`STATE_KEYS` it holds."""
+class CheckpointState(dict):
+    """A generator's state dict plus the object it came from (``container``), where a format finds more: the
+    critic saved beside it, a config, an average latent."""
+
+    def __init__(self, tensors: Mapping[str, torch.Tensor], container: Any = None) -> None:
+        super().__init__(tensors)
+        self.container = container
+
+
+def find_state_dict(obj: Any, source: str) -> CheckpointState:
+    """The generator's tensors in a checkpoint: the object itself, the first of :data:`STATE_KEYS` it holds, or
+    the ``G_ema`` (else ``G``) network of an NVIDIA pickle."""
     if _is_state_dict(obj):
-        return dict(obj)
+        return CheckpointState(obj, obj)
     if isinstance(obj, Mapping):
+        for key in ("G_ema", "G"):
+            if isinstance(obj.get(key), NetworkStub):
+                return CheckpointState(obj[key].state_dict(), obj)
         for key in STATE_KEYS:
             if key in obj and _is_state_dict(obj[key]):
-                return dict(obj[key])
+                return CheckpointState(obj[key], obj)
         keys = ", ".join(map(str, list(obj)[:12]))
         raise ValueError(
             f"'{source}' holds a dictionary without a tensor state dict under any key gan_transfer knows (keys: "
