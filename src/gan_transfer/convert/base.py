@@ -25,7 +25,7 @@ from safetensors.torch import load_file
 
 from ..models import Discriminator, Generator
 from ..registry import Registry
-from .pickles import NetworkStub, load_network_pickle
+from .pickles import NetworkStub, RefusedGlobal, load_network_pickle
 
 CHECKPOINT_FORMATS: Registry[type[CheckpointFormat]] = Registry("checkpoint format")
 # Where training scripts commonly keep the generator's state dict inside a checkpoint dictionary.
@@ -73,7 +73,8 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
             raise ValueError(f"'{path}' is not a readable safetensors file ({err}); download it again.") from None
     with path.open("rb") as f:
         head = f.read(4096)
-    if not zipfile.is_zipfile(path) and (b"torch_utils.persistence" in head or b"dnnlib.util" in head):
+    nvidia = (b"torch_utils.persistence", b"dnnlib.util", b"dnnlib.tflib", b"tfutil")
+    if not zipfile.is_zipfile(path) and any(mark in head for mark in nvidia):
         return _read_network_pickle(path)
     try:
         with warnings.catch_warnings(), torch.serialization.safe_globals([*_numpy_scalars(), argparse.Namespace]):
@@ -98,13 +99,13 @@ def _read_network_pickle(path: Path) -> Any:
     try:
         with path.open("rb") as f:
             return load_network_pickle(f)
-    except pickle.UnpicklingError as err:
+    except RefusedGlobal as err:
         raise ValueError(
             f"'{path}' is a network pickle that gan_transfer will not open: {err}. It reads only tensors, configs and "
             "NVIDIA's network classes from pickles and never runs code stored in them; re-save the weights with "
             "torch.save(G.state_dict(), 'G.pt') where the file was made."
         ) from None
-    except (EOFError, RuntimeError, ValueError, OSError, IndexError) as err:
+    except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, OSError, IndexError) as err:
         raise ValueError(
             f"'{path}' is not a complete network pickle ({type(err).__name__}: {str(err)[:120]}); it may be "
             "truncated: download it again."

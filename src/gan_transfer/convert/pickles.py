@@ -22,6 +22,10 @@ import torch
 StateDict = dict[str, torch.Tensor]
 
 
+class RefusedGlobal(pickle.UnpicklingError):
+    """The pickle names something that is not a tensor, container, config or network class."""
+
+
 class EasyDict(dict):
     """NVIDIA's ``dnnlib.util.EasyDict``: a dict (attribute access is all it adds)."""
 
@@ -96,10 +100,10 @@ class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         found = self.ALLOWED.get((module, name))
         if found is None and module.startswith(("dnnlib.tflib", "tfutil")):
-            raise pickle.UnpicklingError(f"it is a TensorFlow network ('{module}.{name}'); turn it into a PyTorch "
-                                         "pickle with stylegan2-ada-pytorch's legacy.py first")  # fmt: skip
+            raise RefusedGlobal(f"it is a TensorFlow network ('{module}.{name}'); turn it into a PyTorch pickle with "
+                                "stylegan2-ada-pytorch's legacy.py first")  # fmt: skip
         if found is None:
-            raise pickle.UnpicklingError(f"it needs '{module}.{name}', which is not a tensor, config or network class")
+            raise RefusedGlobal(f"it needs '{module}.{name}', which is not a tensor, config or network class")
         return found
 
 

@@ -316,6 +316,7 @@ class StyleGAN2RosinalityFormat(_StyleGAN2Format):
             own["w_avg"] = avg.reshape(-1)
         notes: dict[str, Any] = {"estimate_w_avg": "w_avg" not in own}
         if notes["estimate_w_avg"]:
+            own["w_avg"] = torch.zeros(own["mapping.layers.0.weight"].shape[0])  # estimated once the model is built
             text.append("the file keeps no average latent: w̄ is the mean of 4,096 mapped latents (seed 0)")
         missing = _fill_missing_noise(own)
         if missing:
