@@ -214,8 +214,9 @@ SMOKE = {"transfer_gan": {"batch_size": 4, "d_steps": 1}, "bsa": {"batch_size": 
 
 
 @pytest.mark.parametrize("method", sorted(SMOKE))
-def test_methods_adapt_stylegan2(method):
-    pipe = _tiny()
+@pytest.mark.parametrize("critic", ["shipped", "built"])
+def test_methods_adapt_stylegan2(method, critic):
+    pipe = _tiny() if critic == "shipped" else GanPipeline(_tiny().generator)  # built: a rosinality g_ema-only file
     pipe.set_progress_bar_config(disable=True)
     before = {k: v.clone() for k, v in pipe.generator.state_dict().items()}
     images = list_image_files(EMOJI / "google_a")[:8]
