@@ -515,14 +515,17 @@ def _ms_piece(names: list[str]) -> Callable[[Path], dict[str, Any]]:
         train, held_out = person_split(25)
         reference = compute_features(load_images(held_out, 64), batch_size=32)  # one reference for every piece
         z = _latents(source, TG_SAMPLES)
-        tracker = ScoreTracker(reference, z, every=50)
+        # Several sources: the training side draws every source's candidate per row, not the pipeline's images, so
+        # only the end is scored (as the pipeline draws, the selector choosing); one source: every 50 steps.
+        tracker = ScoreTracker(reference, z, every=50) if len(names) == 1 else None
         base = _scored(source, reference, 100, latents=z)
         tuned = source.adapt(train, method="minegan", stage2=False, batch_size=16, steps=MS_STEPS, progress=False,
-                             callbacks=[tracker], output_dir=str(work), overwrite=True)  # fmt: skip
+                             callbacks=[tracker] if tracker else [], output_dir=str(work), overwrite=True)  # fmt: skip
         images = tuned(latents=z[:8], output_type="pt").images * 2 - 1
         save_image(make_image_grid(to_pil(images), cols=8), _piece_png(work))
-        best = min(tracker.rows, key=lambda r: r["kid"])
-        return {"source": base, "rows": tracker.rows, "final_kid": tracker.rows[-1]["kid"], "best_kid": best["kid"],
+        rows = tracker.rows if tracker else [{"step": MS_STEPS, **_scored(tuned, reference, 100, latents=z)}]
+        best = min(rows, key=lambda r: r["kid"])
+        return {"source": base, "rows": rows, "final_kid": rows[-1]["kid"], "best_kid": best["kid"],
                 "best_step": best["step"], "selector": tuned.selector_probabilities}  # fmt: skip
 
     return run

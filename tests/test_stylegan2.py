@@ -260,3 +260,16 @@ def test_transfer_i2i_two_class_on_stylegan2():
     i2i.set_progress_bar_config(disable=True)
     out = i2i(google[:2], target_class=1, num_variants=2, generator=seeded(5), output_type="pt").images
     assert out.shape[-1] == 32 and torch.isfinite(out).all()
+
+
+def test_cli_converts_a_pickle_into_a_folder_that_draws_the_same(tmp_path, capsys):
+    out = tmp_path / "sg"
+    assert main(["convert", "stylegan2-ada", str(SG / "network-snapshot-cond.pkl"), str(out)]) == 0
+    assert "StyleGAN2Generator 32 px, 3 classes" in capsys.readouterr().out
+    saved, direct = GanPipeline.from_pretrained(out), GanPipeline.from_checkpoint(SG / "network-snapshot-cond.pkl")
+    draws = []
+    for pipe in (saved, direct):
+        pipe.set_progress_bar_config(disable=True)
+        draws.append(pipe(num_images=3, class_labels=[0, 1, 2], truncation=0.7, generator=seeded(0),
+                          output_type="pt").images)  # fmt: skip
+    assert torch.equal(*draws) and isinstance(saved.discriminator, StyleGAN2Discriminator)
