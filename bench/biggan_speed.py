@@ -14,14 +14,13 @@ Part 2 times one image (batch 1) and a batch of 8 from full-size BigGAN-PyTorch 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 import types
 from pathlib import Path
 
 import torch
+from train_step import timed
 
 from gan_transfer import GanPipeline
 from gan_transfer.models import BigGANGenerator
@@ -50,16 +49,6 @@ def package_model() -> torch.nn.Module:
         for _ in range(3):
             model(torch.randn(1, 128), torch.eye(1000)[[7]], 1.0)
     return model.eval()
-
-
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:

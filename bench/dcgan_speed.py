@@ -13,13 +13,11 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib.util
-import statistics
-import time
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
-from train_step import matmul_peak
+from train_step import matmul_peak, timed
 
 from gan_transfer import GanPipeline
 from gan_transfer.recipes import GanTrainer, GeneratorSide, TrainConfig
@@ -36,16 +34,6 @@ def package_generator() -> tuple[torch.nn.Module, Path]:
     ref = module.Generator(0, 3, 100, 64)
     ref.load_state_dict(torch.load(folder / "weights.tar", map_location="cpu", weights_only=True)["netG_state_dict"])
     return ref.eval(), folder / "weights.tar"
-
-
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:

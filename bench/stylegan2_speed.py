@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
-from train_step import matmul_peak
+from train_step import matmul_peak, timed
 
 from gan_transfer.models import StyleGAN2Generator
 from gan_transfer.models.stylegan2 import ModulatedConv, bias_act, upfirdn2d
@@ -68,16 +66,6 @@ def grouped_forward(self: ModulatedConv, x: torch.Tensor, w: torch.Tensor) -> to
     if self.noise_strength is not None and self.noise_mode == "const":
         x = x + self.noise_const * self.noise_strength
     return bias_act(x, self.bias, self.act, 2**0.5 if self.act == "lrelu" else 1.0, self.clamp)
-
-
-def timed(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:

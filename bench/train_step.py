@@ -38,6 +38,17 @@ def matmul_peak(n: int = 2048, reps: int = 10) -> float:
     return 2 * n**3 * reps / (time.perf_counter() - start)
 
 
+def timed(fn, repeats: int) -> float:
+    """Median seconds of ``repeats`` calls of ``fn`` after one warm-up call (the speed benchmarks' one timer)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def obvious_loop(g, d, images, loss, batch, steps, warmup):
     """The textbook loop: NCHW, default Adam, separate real/fake D passes, indexing a shuffled tensor."""
     opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.0, 0.9))
