@@ -273,3 +273,14 @@ def test_cli_converts_a_pickle_into_a_folder_that_draws_the_same(tmp_path, capsy
         draws.append(pipe(num_images=3, class_labels=[0, 1, 2], truncation=0.7, generator=seeded(0),
                           output_type="pt").images)  # fmt: skip
     assert torch.equal(*draws) and isinstance(saved.discriminator, StyleGAN2Discriminator)
+
+
+def test_transfer_gan_with_freeze_d_keeps_the_first_critic_blocks():
+    pipe = _tiny()
+    before = {k: v.clone() for k, v in pipe.discriminator.state_dict().items()}
+    tuned = pipe.adapt(list_image_files(EMOJI / "google_a")[:8], method="transfer_gan", steps=2, batch_size=4,
+                       d_steps=1, freeze_d_blocks=2, progress=False)  # fmt: skip
+    after = tuned.discriminator.state_dict()
+    frozen = [k for k in after if k.startswith(("blocks.0.", "blocks.1."))]
+    assert frozen and all(torch.equal(after[k], before[k]) for k in frozen)
+    assert not torch.equal(after["out.weight"], before["out.weight"])  # the rest of the critic trained
