@@ -38,7 +38,6 @@ class NetworkStub:
         self.state: dict[str, Any] = dict(meta.get("state") or {})
         source = meta.get("module_src") or ""
         self.source_sha256 = hashlib.sha256(source.encode() if isinstance(source, str) else b"").hexdigest()
-        self.source_classes = _class_names(source) if isinstance(source, str) else set()
 
     @property
     def init_kwargs(self) -> dict[str, Any]:
@@ -60,10 +59,6 @@ class NetworkStub:
 
     def __repr__(self) -> str:
         return f"NetworkStub({self.class_name})"
-
-
-def _class_names(source: str) -> set[str]:
-    return {line.split("(")[0].split(":")[0][6:].strip() for line in source.splitlines() if line.startswith("class ")}
 
 
 def _load_storage(data: bytes) -> Any:

@@ -253,7 +253,7 @@ class StyleGAN2ADAFormat(_StyleGAN2Format):
         return "synthesis.b4.const" in state or ("b4.out.weight" in state and "b4.conv.weight" in state)
 
     def own_generator(self, state: CheckpointState, source: str) -> tuple[StateDict, dict[str, Any], dict[str, Any]]:
-        if any(k.startswith("synthesis.L") or (".affine.weight" in k and "synthesis.input" in k) for k in state):
+        if any(k.startswith(("synthesis.L", "synthesis.input")) for k in state):
             raise ValueError(f"'{source}' is a StyleGAN3 network (synthesis.L… layers), not StyleGAN2; gan_transfer "
                              "reads StyleGAN2 only.")  # fmt: skip
         if "synthesis.b4.const" not in state:

@@ -249,9 +249,8 @@ class StyleGAN2Generator(Generator):
     def sample_latents(
         self, num: int, truncation: float = 1.0, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """z ~ N(0, I) as NVIDIA draws it; ``truncation`` (ψ, applied in W) is checked here and set by the pipeline."""
+        """z ~ N(0, I) as NVIDIA draws it; ``truncation`` is ψ in W, which the pipeline sets (set_truncation)."""
         check_generator(generator)
-        self.set_truncation(truncation)
         return torch.randn(num, self.config.z_dim, generator=generator)
 
     def set_noise_mode(self, mode: str) -> None:
