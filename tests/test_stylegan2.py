@@ -258,8 +258,11 @@ def test_transfer_i2i_two_class_on_stylegan2():
                                progress=False)  # fmt: skip
     assert i2i.num_targets == 2  # the source domain and the target
     i2i.set_progress_bar_config(disable=True)
-    out = i2i(google[:2], target_class=1, num_variants=2, generator=seeded(5), output_type="pt").images
-    assert out.shape[-1] == 32 and torch.isfinite(out).all()
+    out = i2i(google[:2], target_class=1, num_variants=2, generator=seeded(5), output_type="pt")
+    assert out.images.shape[-1] == 32 and torch.isfinite(out.images).all()
+    torch.testing.assert_close(out.latents, torch.randn(4, 32, generator=seeded(5)))  # z ~ N(0, I), as NVIDIA's
+    half = i2i(google[:2], target_class=1, num_variants=2, truncation=0.5, latents=out.latents, output_type="pt")
+    assert (half.images - out.images).abs().max() > 1e-3  # ψ = 0.5 pulls w towards w̄
 
 
 def test_cli_converts_a_pickle_into_a_folder_that_draws_the_same(tmp_path, capsys):

@@ -97,6 +97,16 @@ class DomainGenerator(Generator):
     def block_modules(self) -> dict[str, nn.Module]:
         return {f"domains.{i}.{k}": m for i, g in enumerate(self.domains) for k, m in g.block_modules().items()}
 
+    def sample_latents(
+        self, num: int, truncation: float = 1.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """As the domains' family draws them (the domains share one z; they are built from one source)."""
+        return self.domains[0].sample_latents(num, truncation, generator)
+
+    def set_truncation(self, truncation: float) -> None:
+        for g in self.domains:
+            g.set_truncation(truncation)
+
     def forward(
         self,
         z: torch.Tensor,

@@ -20,7 +20,6 @@ import torch
 from ..adapters import CallContext, I2IAdaptor
 from ..data import image_paths, load_images
 from ..hub import TRANSLATION_TASK, CardBody
-from ..latents import sample_latents
 from ..models import Discriminator, DomainDiscriminator, Generator
 from ..rendering import make_image_grid, to_pil
 from .base import Pipeline
@@ -164,10 +163,11 @@ class I2IPipeline(Pipeline):
         n, k = x.shape[0], num_variants
         targets = self._targets(target_class, n).repeat_interleave(k)
         if latents is None:
-            latents = sample_latents(n * k, c.z_dim, truncation, generator)
+            latents = g.sample_latents(n * k, truncation, generator)  # each family draws its own latents
         elif latents.shape != (n * k, c.z_dim):
             raise ValueError(f"latents have shape {tuple(latents.shape)}; expected ({n * k}, {c.z_dim}).")
         adaptor = self._adaptor()
+        g.set_truncation(truncation)  # BigGAN-deep's statistics row; StyleGAN2's ψ in W
         inputs = x.repeat_interleave(k, dim=0)
         was = g.training, self.encoder.training
         g.eval(), self.encoder.eval()
@@ -208,9 +208,10 @@ class I2IPipeline(Pipeline):
         their translations into the other classes in turn; all from ``torch.Generator().manual_seed(seed)``."""
         if not any(isinstance(a, I2IAdaptor) for a in self._active()):
             return None
-        g, c = self.generator, self.generator.config
+        g = self.generator
         generator = torch.Generator().manual_seed(seed)
-        z = sample_latents(num_images, c.z_dim, 1.0, generator)
+        z = g.sample_latents(num_images, 1.0, generator)
+        g.set_truncation(1.0)
         was = g.training
         g.eval()
         try:
