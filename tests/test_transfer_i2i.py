@@ -248,6 +248,8 @@ def test_bad_inputs_get_one_clear_sentence(two_class):
         I2IPipeline.from_gan(source, GOOGLE[:1], list_image_files(EMOJI / "google_a")[:11], **FAST)
     with pytest.raises(ValueError, match=r"target_class 2 is not one of this translator's targets \(0..1\)"):
         two_class(GOOGLE[:1], target_class=2)
+    with pytest.raises(ValueError, match=r"Unknown class 'twitter'; this model's classes are: none"):
+        two_class(GOOGLE[:1], target_class="twitter")  # names only where the source's classes have them
     with pytest.raises(ValueError, match="channel"):
         two_class(torch.rand(1, 2, 32, 32), target_class=1)
     with pytest.raises(ValueError, match=r"I2IPipeline\.from_gan"):

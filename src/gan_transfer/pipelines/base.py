@@ -119,6 +119,18 @@ class Pipeline(PushToHubMixin):
             adapter.to(device=device, dtype=dtype)
         return self
 
+    def class_ids(self, class_labels: Any) -> Any:
+        """Class names (the generator's ``config.class_names``) → their ids; ids and tensors pass through."""
+        names = list(self.adapter_base.config.class_names)
+        items = [class_labels] if isinstance(class_labels, str) else class_labels
+        if not isinstance(items, (list, tuple)) or not any(isinstance(x, str) for x in items):
+            return class_labels
+        unknown = [x for x in items if isinstance(x, str) and x not in names]
+        if unknown:
+            known = ", ".join(names) if names else "none (this model's classes have no names; use ids)"
+            raise ValueError(f"Unknown class '{unknown[0]}'; this model's classes are: {known}.")
+        return [names.index(x) if isinstance(x, str) else x for x in items]
+
     def set_progress_bar_config(self, **kwargs: Any) -> None:
         """Options for the tqdm bar of ``__call__`` (e.g. ``disable=True``)."""
         self._progress_bar_config = kwargs

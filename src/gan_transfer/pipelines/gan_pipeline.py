@@ -234,18 +234,6 @@ class GanPipeline(Pipeline):
                 "gan-transfer generate --output FOLDER/, which writes each batch as it comes."
             )
 
-    def class_ids(self, class_labels: Any) -> Any:
-        """Class names (the generator's ``config.class_names``) → their ids; ids and tensors pass through."""
-        names = list(self.generator.config.class_names)
-        items = [class_labels] if isinstance(class_labels, str) else class_labels
-        if not isinstance(items, (list, tuple)) or not any(isinstance(x, str) for x in items):
-            return class_labels
-        unknown = [x for x in items if isinstance(x, str) and x not in names]
-        if unknown:
-            known = ", ".join(names) if names else "none (this model's classes have no names; use ids)"
-            raise ValueError(f"Unknown class '{unknown[0]}'; this model's classes are: {known}.")
-        return [names.index(x) if isinstance(x, str) else x for x in items]
-
     def _label_count(self) -> tuple[int, bool]:
         """(class ids the active model draws from, whether an active class miner chooses the class itself)."""
         active = self._active()

@@ -122,11 +122,11 @@ class I2IPipeline(Pipeline):
         return found[0]
 
     def _targets(self, target_class: Any, num: int) -> torch.Tensor:
-        names = list(self.generator.config.class_names)
         items = target_class if isinstance(target_class, (list, tuple, torch.Tensor)) else [target_class]
-        ids = [names.index(t) if isinstance(t, str) and t in names else t for t in items]
-        bad = [t for t in ids if isinstance(t, str) or not 0 <= int(t) < self.num_targets]
+        ids = self.class_ids(list(items))  # names → ids, unknown names refused
+        bad = [t for t in ids if not 0 <= int(t) < self.num_targets]
         if bad:
+            names = list(self.generator.config.class_names)
             known = f"0..{self.num_targets - 1}" + (f" or {', '.join(names)}" if names else "")
             raise ValueError(f"target_class {bad[0]!r} is not one of this translator's targets ({known}).")
         labels = torch.as_tensor([int(t) for t in ids], dtype=torch.long)
