@@ -193,6 +193,11 @@ def test_bad_input_gets_one_sentence(tmp_path, ada_weights, monkeypatch):
     torch.save(ada_weights["D"], tmp_path / "D.pt")
     with pytest.raises(ValueError, match="is a stylegan2-ada-pytorch discriminator"):
         convert_checkpoint(tmp_path / "D.pt")
+    with pytest.raises(ValueError, match=r"discriminator='.*ros.pt' is not a stylegan2-ada-pytorch critic"):
+        convert_checkpoint(SG / "network-snapshot-uncond.pkl", discriminator=tmp_path / "ros.pt")
+    torch.save({"g_ema": g, "args": argparse.Namespace(size=64)}, tmp_path / "train.pt")
+    with pytest.raises(ValueError, match=r"says size=64 in its args but holds a 32 px generator"):
+        convert_checkpoint(tmp_path / "train.pt")
     tf = tmp_path / "karras2019stylegan-ffhq.pkl"  # NVIDIA's TensorFlow pickles: (G, D, Gs) of tflib Networks
     for name in ("dnnlib", "dnnlib.tflib", "dnnlib.tflib.network"):
         monkeypatch.setitem(sys.modules, name, types.ModuleType(name))

@@ -16,7 +16,7 @@ import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
 import torch
@@ -71,34 +71,37 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
             return load_file(str(path))
         except (SafetensorError, OSError) as err:
             raise ValueError(f"'{path}' is not a readable safetensors file ({err}); download it again.") from None
-    with path.open("rb") as f:
+    with path.open("rb") as f:  # opened once: peeked at, then read from the start
         head = f.read(4096)
-    nvidia = (b"torch_utils.persistence", b"dnnlib.util", b"dnnlib.tflib", b"tfutil")
-    if not zipfile.is_zipfile(path) and any(mark in head for mark in nvidia):
-        return _read_network_pickle(path)
-    try:
-        with warnings.catch_warnings(), torch.serialization.safe_globals([*_numpy_scalars(), argparse.Namespace]):
-            warnings.simplefilter("ignore", UserWarning)  # torch's note on unusual pickle protocols
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(
-            f"'{path}' can only be loaded by running the pickled code inside it ({reason[:200]}), which gan_transfer "
-            "never does. Re-save its tensors where it was made, e.g. torch.save(model.state_dict(), 'weights.pt'), "
-            "or as .safetensors, and convert that file."
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
-        raise ValueError(
-            f"'{path}' is not a complete PyTorch checkpoint ({type(err).__name__}: {str(err)[:160]}); it may be "
-            "truncated: download it again."
-        ) from None
+        f.seek(0)
+        nvidia = (b"torch_utils.persistence", b"dnnlib.util", b"dnnlib.tflib", b"tfutil")
+        if not zipfile.is_zipfile(f) and any(mark in head for mark in nvidia):
+            return _read_network_pickle(f, path)
+        f.seek(0)
+        try:
+            with warnings.catch_warnings(), torch.serialization.safe_globals([*_numpy_scalars(), argparse.Namespace]):
+                warnings.simplefilter("ignore", UserWarning)  # torch's note on unusual pickle protocols
+                return torch.load(f, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ValueError(
+                f"'{path}' can only be loaded by running the pickled code inside it ({reason[:200]}), which "
+                "gan_transfer never does. Re-save its tensors where it was made, e.g. torch.save(model.state_dict(), "
+                "'weights.pt'), or as .safetensors, and convert that file."
+            ) from None
+        except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
+            raise ValueError(
+                f"'{path}' is not a complete PyTorch checkpoint ({type(err).__name__}: {str(err)[:160]}); it may be "
+                "truncated: download it again."
+            ) from None
 
 
-def _read_network_pickle(path: Path) -> Any:
-    """An NVIDIA network pickle through the restricted unpickler (networks as stubs; no code runs)."""
+def _read_network_pickle(f: BinaryIO, path: Path) -> Any:
+    """An NVIDIA network pickle (``f``, opened from ``path``) through the restricted unpickler (networks as stubs;
+    no code runs)."""
     try:
-        with path.open("rb") as f:
-            return load_network_pickle(f)
+        f.seek(0)
+        return load_network_pickle(f)
     except RefusedGlobal as err:
         raise ValueError(
             f"'{path}' is a network pickle that gan_transfer will not open: {err}. It reads only tensors, configs and "

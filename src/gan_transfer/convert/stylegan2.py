@@ -187,8 +187,15 @@ class _StyleGAN2Format(CheckpointFormat):
         """(renamed tensors, options shapes cannot tell, card notes)."""
         raise NotImplementedError
 
-    def critic_state(self, container: Any, source: str) -> tuple[StateDict, dict[str, Any]] | None:
-        """(renamed critic tensors, stored critic options) found beside the generator, if any."""
+    def critic_beside(self, container: Any) -> tuple[StateDict, NetworkStub | None] | None:
+        """The critic's tensors (and its network stub, if pickled) where this layout keeps them beside the
+        generator; None when the file holds none."""
+        raise NotImplementedError
+
+    def own_critic(
+        self, state: StateDict, stub: NetworkStub | None, source: str
+    ) -> tuple[StateDict, dict[str, Any]] | None:
+        """(renamed critic tensors, stored critic options); None when ``state`` is not this layout's critic."""
         raise NotImplementedError
 
     def convert(
@@ -209,6 +216,10 @@ class _StyleGAN2Format(CheckpointFormat):
             state = CheckpointState(state)
         own, stored, notes = self.own_generator(state, source)
         options = {**generator_options(own, source), **stored}
+        declared = notes.get("declared_resolution")
+        if declared not in (None, options["resolution"]):
+            raise ValueError(f"'{source}' says size={declared} in its args but holds a {options['resolution']} px "
+                             "generator; the file is inconsistent.")  # fmt: skip
         if conv_clamp is not None:
             options["conv_clamp"] = conv_clamp
         if resolution is not None and resolution != options["resolution"]:
@@ -221,15 +232,15 @@ class _StyleGAN2Format(CheckpointFormat):
             with torch.no_grad():  # rosinality train.py files keep no average w: the mean of 4,096 mapped latents
                 z = torch.randn(4096, g.config.z_dim, generator=torch.Generator().manual_seed(0))
                 g.w_avg.copy_(g.mapping(z, None).mean(dim=0))
-        critic = None
         if discriminator is not None:
-            d_state = find_state_dict(read_checkpoint(discriminator), str(discriminator))
-            critic = self.critic_state({"D": dict(d_state), "d": dict(d_state)}, str(discriminator))
+            found = dict(find_state_dict(read_checkpoint(discriminator), str(discriminator))), None
+            critic = self.own_critic(*found, str(discriminator))
             if critic is None:
                 raise ValueError(f"discriminator='{discriminator}' is not a {self.label} critic; pass the critic "
                                  "saved with this generator.")  # fmt: skip
         else:
-            critic = self.critic_state(state.container, source)
+            beside = self.critic_beside(state.container)
+            critic = None if beside is None else self.own_critic(*beside, source)
         d = None
         if critic is not None:
             d_own, d_stored = critic
@@ -274,10 +285,15 @@ class StyleGAN2ADAFormat(_StyleGAN2Format):
                       "w_avg_beta": float(mapping.get("w_avg_beta", 0.995))}  # fmt: skip
         return own, stored, {}
 
-    def critic_state(self, container: Any, source: str) -> tuple[StateDict, dict[str, Any]] | None:
+    def critic_beside(self, container: Any) -> tuple[StateDict, NetworkStub | None] | None:
         stub = _stub(container, ("D",))
-        state = stub.state_dict() if stub is not None else (container or {}).get("D")
-        if not isinstance(state, dict) or "b4.out.weight" not in state:
+        state = stub.state_dict() if stub is not None else container.get("D") if isinstance(container, dict) else None
+        return (state, stub) if isinstance(state, dict) else None
+
+    def own_critic(
+        self, state: StateDict, stub: NetworkStub | None, source: str
+    ) -> tuple[StateDict, dict[str, Any]] | None:
+        if "b4.out.weight" not in state:
             return None
         resolution = max(int(m[1]) for k in state if (m := re.match(r"b(\d+)\.", k)))
         _check_filters(state, source)
@@ -322,17 +338,18 @@ class StyleGAN2RosinalityFormat(_StyleGAN2Format):
         if missing:
             text.append(f"{missing} noise buffers were missing from the file (as in rosinality's FFHQ 550000.pt): "
                         "drawn from N(0, 1) with seed 0")  # fmt: skip
-        args = container.get("args")
-        size = generator_options(own, source)["resolution"]
-        if args is not None and getattr(args, "size", None) not in (None, size):
-            raise ValueError(f"'{source}' says size={args.size} in its args but holds a {size} px generator; the file "
-                             "is inconsistent.")  # fmt: skip
+        notes["declared_resolution"] = getattr(container.get("args"), "size", None)  # train.py's argparse args
         notes["text"] = "; ".join(text)
         return own, {"mapping_lr_multiplier": 0.01}, notes
 
-    def critic_state(self, container: Any, source: str) -> tuple[StateDict, dict[str, Any]] | None:
-        state = (container or {}).get("d") if isinstance(container, dict) else None
-        if not isinstance(state, dict) or "final_linear.1.weight" not in state:
+    def critic_beside(self, container: Any) -> tuple[StateDict, NetworkStub | None] | None:
+        state = container.get("d") if isinstance(container, dict) else None
+        return (state, None) if isinstance(state, dict) else None
+
+    def own_critic(
+        self, state: StateDict, stub: NetworkStub | None, source: str
+    ) -> tuple[StateDict, dict[str, Any]] | None:
+        if "final_linear.1.weight" not in state:
             return None
         own = _rename(state, ROSINALITY_D, source, "StyleGAN2 critic")
         return own, {"mbstd_group_size": 4}
