@@ -196,9 +196,8 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     assert all(torch.isfinite(v).all() for k, v in weights.items() if v.is_floating_point())
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_two_processes_match_one_process(tmp_path, family):
-    """torchrun with 2 CPU processes (gloo) against 1 process, same global batch: weights agree to float noise."""
+def _one_and_two_processes(tmp_path: Path, *args: str) -> tuple[dict, dict]:
+    """tests/scripts/train_tiny.py run in 1 process and under torchrun in 2 (gloo); the tensors each saved."""
     script = Path(__file__).parent / "scripts" / "train_tiny.py"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     runs = {
@@ -207,10 +206,16 @@ def test_two_processes_match_one_process(tmp_path, family):
     }
     for name, command in runs.items():
         done = subprocess.run(
-            [*command, str(tmp_path / name), family], env=env, capture_output=True, text=True, timeout=600
+            [*command, str(tmp_path / name), *args], env=env, capture_output=True, text=True, timeout=600
         )
         assert done.returncode == 0, done.stderr[-3000:]
-    a, b = load_file(str(tmp_path / "one")), load_file(str(tmp_path / "two"))
+    return load_file(str(tmp_path / "one")), load_file(str(tmp_path / "two"))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_two_processes_match_one_process(tmp_path, family):
+    """torchrun with 2 CPU processes (gloo) against 1 process, same global batch: weights agree to float noise."""
+    a, b = _one_and_two_processes(tmp_path, family)
     assert a.keys() == b.keys()
     start = tiny_pipeline(family).generator.state_dict()
     changed = [k for k, v in start.items() if v.is_floating_point() and not torch.equal(a[f"G.{k}"], v)]
@@ -224,6 +229,18 @@ def test_two_processes_match_one_process(tmp_path, family):
     assert off / sum(a[k].numel() for k in values) < 0.02
     for k in values:
         torch.testing.assert_close(b[k], a[k], rtol=0, atol=1e-2, msg=k)
+
+
+def test_two_processes_share_the_held_out_scoring(tmp_path):
+    """With holdout, each of 2 processes draws and embeds its share of the 7 fixed latents (4 + 3) and the shares
+    are gathered: the scores equal one process's, which draws all 7."""
+    a, b = _one_and_two_processes(tmp_path, "resnet", "holdout")
+    assert a["scores"].shape == (4, 2) and torch.equal(a["scores"][:, 0], torch.arange(4.0))  # steps 0, 1, 2, 3
+    assert a["scores"][:, 1].unique().numel() == 4  # training moved the score at every step
+    torch.testing.assert_close(b["scores"], a["scores"], rtol=0, atol=1e-3)
+    drawn = {name: (tmp_path / name).parent.glob(f"{name}.drawn*") for name in ("one", "two")}
+    drawn = {name: sorted(int(f.read_text()) for f in files) for name, files in drawn.items()}
+    assert drawn == {"one": [4 * 7], "two": [4 * 3, 4 * 4]}  # 4 scorings: 7 images, or 4 + 3
 
 
 def test_diffaugment_is_sliceable_and_shape_preserving():

@@ -374,11 +374,28 @@ class HeldOutSelection:
         self.scores: list[tuple[int, float]] = []  # (step, KID)
         self.best_state: dict[str, torch.Tensor] = {}
 
+    def _features(self, trainer: GanTrainer) -> torch.Tensor:
+        """Features of the images drawn from the fixed latents; under several processes each draws and embeds a
+        contiguous share and the shares are gathered in order, so every process holds all of them."""
+        world, n = trainer.world, len(self.z)
+        share = -(-n // world)
+        mine = slice(trainer.rank * share, (trainer.rank + 1) * share)
+        z, y = self.z[mine], None if self.y is None else self.y[mine]
+        chunks = z.split(64)
+        labels = [None] * len(chunks) if y is None else y.split(64)
+        features = torch.zeros(0, self.reference.shape[1])
+        if len(z):
+            images = torch.cat([trainer.draw(zc, yc).float().cpu() for zc, yc in zip(chunks, labels, strict=True)])
+            features = compute_features(images, batch_size=32)
+        if world == 1:
+            return features
+        padded = torch.zeros(share, features.shape[1], dtype=features.dtype)
+        padded[: len(features)] = features
+        # Only the last shares are short, so the gathered rows start with all n real ones, in latent order.
+        return trainer.accelerator.gather(padded.to(trainer.device)).cpu()[:n]
+
     def score(self, step: int, trainer: GanTrainer) -> None:
-        chunks = self.z.split(64)
-        labels = [None] * len(chunks) if self.y is None else self.y.split(64)
-        images = torch.cat([trainer.draw(z, y).float().cpu() for z, y in zip(chunks, labels, strict=True)])
-        features = compute_features(images, batch_size=32)
+        features = self._features(trainer)
         value = kid(features, self.reference, 100, min(len(features), len(self.reference)))[0]
         if not self.scores or value < min(v for _, v in self.scores):
             models = {"G": trainer.sampling_generator, "D": trainer.D}
