@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -77,11 +77,16 @@ class GanModel(nn.Module, HubMixin):
         return self.config.to_dict()
 
     @staticmethod
-    def from_stamped(entry: dict[str, Any], source: str) -> GanModel:
-        """A fresh model from a stamped config (a member of a composite model), its class from the registry."""
-        fields = {k: v for k, v in entry.items() if not k.startswith("_")}
-        cls = MODEL_REGISTRY.get(entry[CLASS_KEY])
-        return cls(cls.make_config(fields, source))
+    def members(entries: Sequence[dict[str, Any]], given: Sequence[GanModel] | None, source: str) -> nn.ModuleList:
+        """A composite model's members: ``given`` ones (shared, not copied), or fresh ones built from their stamped
+        configs ``entries``, each class from the registry."""
+        if given is not None:
+            return nn.ModuleList(given)
+        built = []
+        for entry in entries:
+            cls = MODEL_REGISTRY.get(entry[CLASS_KEY])
+            built.append(cls(cls.make_config({k: v for k, v in entry.items() if not k.startswith("_")}, source)))
+        return nn.ModuleList(built)
 
     @classmethod
     def _from_config_dict(cls, class_name: str, fields: dict[str, Any], source: str) -> GanModel:

@@ -74,9 +74,11 @@ class DomainGenerator(Generator):
     config_class = DomainStackConfig
     config: DomainStackConfig
 
-    def __init__(self, config: DomainStackConfig | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, config: DomainStackConfig | None = None, *, members: list[Generator] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(config, **kwargs)
-        self.domains = nn.ModuleList(GanModel.from_stamped(e, "DomainGenerator config") for e in self.config.domains)
+        self.domains = self.members(self.config.domains, members, "DomainGenerator config")
         self.class_embedding_dim = self.config.num_classes
 
     @classmethod
@@ -85,11 +87,7 @@ class DomainGenerator(Generator):
         config = _stack_config(generators)
         if len({g.config.z_dim for g in generators}) != 1:
             raise ValueError("Domain generators must share z_dim.")
-        model = cls.__new__(cls)
-        Generator.__init__(model, config)
-        model.domains = nn.ModuleList(generators)
-        model.class_embedding_dim = config.num_classes
-        return model
+        return cls(config, members=generators)
 
     def embed_classes(self, class_labels: torch.Tensor) -> torch.Tensor:
         return nn.functional.one_hot(class_labels, self.config.num_classes).to(self.dtype)
@@ -126,19 +124,16 @@ class DomainDiscriminator(Discriminator):
     config_class = DomainStackConfig
     config: DomainStackConfig
 
-    def __init__(self, config: DomainStackConfig | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, config: DomainStackConfig | None = None, *, members: list[Discriminator] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(config, **kwargs)
-        self.domains = nn.ModuleList(
-            GanModel.from_stamped(e, "DomainDiscriminator config") for e in self.config.domains
-        )
+        self.domains = self.members(self.config.domains, members, "DomainDiscriminator config")
 
     @classmethod
     def from_discriminators(cls, discriminators: list[Discriminator]) -> DomainDiscriminator:
         """Stack existing discriminators (shared, not copied)."""
-        model = cls.__new__(cls)
-        Discriminator.__init__(model, _stack_config(discriminators))
-        model.domains = nn.ModuleList(discriminators)
-        return model
+        return cls(_stack_config(discriminators), members=discriminators)
 
     def forward(self, x: torch.Tensor, class_labels: torch.Tensor | None = None) -> torch.Tensor:
         labels = _labels(self, class_labels, x.shape[0], x.device)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..hub import stamp
-from .base import MODEL_REGISTRY, GanModel, Generator, ModelConfig
+from .base import MODEL_REGISTRY, Generator, ModelConfig
 
 
 @dataclasses.dataclass
@@ -66,11 +66,11 @@ class MultiSourceGenerator(Generator):
     config_class = MultiSourceGeneratorConfig
     config: MultiSourceGeneratorConfig
 
-    def __init__(self, config: MultiSourceGeneratorConfig | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, config: MultiSourceGeneratorConfig | None = None, *, members: list[Generator] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(config, **kwargs)
-        self.sources = nn.ModuleList(
-            GanModel.from_stamped(e, "MultiSourceGenerator config") for e in self.config.sources
-        )
+        self.sources = self.members(self.config.sources, members, "MultiSourceGenerator config")
         self.class_embedding_dim = 0
 
     @classmethod
@@ -91,11 +91,7 @@ class MultiSourceGenerator(Generator):
             sources=tuple(stamp(type(g).__name__, g.config.to_dict()) for g in generators),
             z_dim=1 + max(g.config.z_dim for g in generators),
         )
-        model = cls.__new__(cls)
-        Generator.__init__(model, config)
-        model.sources = nn.ModuleList(generators)
-        model.class_embedding_dim = 0
-        return model
+        return cls(config, members=generators)
 
     @property
     def num_sources(self) -> int:
