@@ -45,8 +45,8 @@ def test_nvidia_pickles_equal_nvidias_code(name):
     labels = io["labels"] if g.config.num_classes else None
     for psi, key in ((1.0, "images"), (0.7, "images_psi07")):
         out = pipe(latents=io["z"], class_labels=labels, truncation=psi, output_type="pt", batch_size=4).images
-        with torch.no_grad():
-            raw = g(io["z"], class_labels=labels)  # unclamped, as NVIDIA's G returns it (ψ stays as the call left it)
+        with torch.no_grad(), g.truncated(psi):
+            raw = g(io["z"], class_labels=labels)  # unclamped, as NVIDIA's G returns it
         torch.testing.assert_close(raw, io[key], atol=1e-4, rtol=0)
         torch.testing.assert_close(out, ((io[key] + 1) / 2).clamp(0, 1), atol=1e-4, rtol=0)
     with torch.no_grad():
@@ -268,6 +268,17 @@ def test_transfer_i2i_two_class_on_stylegan2():
     torch.testing.assert_close(out.latents, torch.randn(4, 32, generator=seeded(5)))  # z ~ N(0, I), as NVIDIA's
     half = i2i(google[:2], target_class=1, num_variants=2, truncation=0.5, latents=out.latents, output_type="pt")
     assert (half.images - out.images).abs().max() > 1e-3  # ψ = 0.5 pulls w towards w̄
+
+
+def test_a_truncated_call_leaves_nothing_behind():
+    """ψ is per call: after pipe(truncation=0.5), the generator (as training and callbacks see it) is at ψ = 1."""
+    pipe = _tiny()
+    pipe.set_progress_bar_config(disable=True)
+    z = torch.randn(3, 32, generator=seeded(3))
+    plain = pipe(latents=z, output_type="pt").images
+    half = pipe(latents=z, truncation=0.5, output_type="pt").images
+    assert (half - plain).abs().max() > 1e-3 and pipe.generator.psi == 1.0
+    assert torch.equal(pipe(latents=z, output_type="pt").images, plain)
 
 
 def test_cli_converts_a_pickle_into_a_folder_that_draws_the_same(tmp_path, capsys):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -204,10 +205,21 @@ class Generator(GanModel):
 
     def set_truncation(self, truncation: float) -> None:
         """Tell the layers that depend on the truncation (BigGAN-deep's per-truncation batch statistics) which one
-        the next images are drawn at; other families have none. The pipeline calls this from ``truncation=``."""
+        the next images are drawn at; other families have none, and composite models pass it to their members.
+        Prefer :meth:`truncated`, which puts it back."""
         for module in self.modules():
-            if isinstance(module, TruncationStats):
+            if module is not self and isinstance(module, (TruncationStats, Generator)):
                 module.set_truncation(truncation)
+
+    @contextlib.contextmanager
+    def truncated(self, truncation: float) -> Iterator[Generator]:
+        """Draw at ``truncation`` inside the block (pipelines, per call), then back at 1.0, the setting training
+        and every other caller sees: a truncated call leaves nothing behind."""
+        self.set_truncation(truncation)
+        try:
+            yield self
+        finally:
+            self.set_truncation(1.0)
 
     def normalization_layers(self) -> dict[str, NormLayer]:
         return {name: m for name, m in self.named_modules() if isinstance(m, NormLayer)}

@@ -101,10 +101,6 @@ class DomainGenerator(Generator):
         """As the domains' family draws them (the domains share one z; they are built from one source)."""
         return self.domains[0].sample_latents(num, truncation, generator)
 
-    def set_truncation(self, truncation: float) -> None:
-        for g in self.domains:
-            g.set_truncation(truncation)
-
     def forward(
         self,
         z: torch.Tensor,

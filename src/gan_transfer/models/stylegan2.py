@@ -249,7 +249,7 @@ class StyleGAN2Generator(Generator):
     def sample_latents(
         self, num: int, truncation: float = 1.0, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """z ~ N(0, I) as NVIDIA draws it; ``truncation`` is ψ in W, which the pipeline sets (set_truncation)."""
+        """z ~ N(0, I) as NVIDIA draws it; ``truncation`` is ψ in W, which the pipeline sets per call (truncated)."""
         check_generator(generator)
         return torch.randn(num, self.config.z_dim, generator=generator)
 

@@ -193,7 +193,6 @@ class GanPipeline(Pipeline):
             g.sample_latents(0, truncation)  # checks the truncation before anything runs
         elif latents.ndim != 2 or latents.shape[1] != g.config.z_dim:
             raise ValueError(f"latents have shape {tuple(latents.shape)}; expected (N, {g.config.z_dim}).")
-        g.set_truncation(truncation)  # BigGAN-deep: the batch statistics of this truncation
         num = num_images if latents is None else latents.shape[0]
         given = self._given_labels(class_labels, num)
         for block in range(0, num, DRAW_BLOCK):
@@ -205,16 +204,17 @@ class GanPipeline(Pipeline):
             for start in tqdm(starts, desc="Generating", leave=False, **self._progress_bar_config):
                 z = z_block[start : start + batch_size]
                 y = None if y_block is None else y_block[start : start + batch_size]
-                yield self._draw(z, y), z, y
+                yield self._draw(z, y, truncation), z, y
 
     @torch.no_grad()
-    def _draw(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        """One batch through the generator with the active adapters, in eval mode; images on the CPU."""
+    def _draw(self, z: torch.Tensor, y: torch.Tensor | None, truncation: float) -> torch.Tensor:
+        """One batch through the generator with the active adapters, in eval mode, at ``truncation`` (ψ in W,
+        BigGAN-deep's statistics row; the latents carry BigGAN's own); images on the CPU."""
         g = self.generator
         was_training = g.training
         g.eval()
         try:
-            with self.applied_adapters() as transform:
+            with self.applied_adapters() as transform, g.truncated(truncation):
                 inputs = transform(z.to(device=g.device, dtype=g.dtype), None if y is None else y.to(g.device), None)
                 return g(inputs[0], class_labels=inputs[1], class_embedding=inputs[2]).float().cpu()
         finally:

@@ -167,16 +167,16 @@ class I2IPipeline(Pipeline):
         elif latents.shape != (n * k, c.z_dim):
             raise ValueError(f"latents have shape {tuple(latents.shape)}; expected ({n * k}, {c.z_dim}).")
         adaptor = self._adaptor()
-        g.set_truncation(truncation)  # BigGAN-deep's statistics row; StyleGAN2's ψ in W
         inputs = x.repeat_interleave(k, dim=0)
         was = g.training, self.encoder.training
         g.eval(), self.encoder.eval()
         out = torch.empty(n * k, c.channels, c.resolution, c.resolution)
         try:
-            for t in targets.unique().tolist():  # one target per generator call: its set of sub-adaptors
-                rows = (targets == t).nonzero().squeeze(1)
-                for chunk in rows.split(batch_size):
-                    out[chunk] = self._translate(adaptor, inputs[chunk], latents[chunk], t).float().cpu()
+            with g.truncated(truncation):  # BigGAN-deep's statistics row; StyleGAN2's ψ in W
+                for t in targets.unique().tolist():  # one target per generator call: its set of sub-adaptors
+                    rows = (targets == t).nonzero().squeeze(1)
+                    for chunk in rows.split(batch_size):
+                        out[chunk] = self._translate(adaptor, inputs[chunk], latents[chunk], t).float().cpu()
         finally:
             g.train(was[0]), self.encoder.train(was[1])
         result = to_output_type(out, output_type)
@@ -211,7 +211,6 @@ class I2IPipeline(Pipeline):
         g = self.generator
         generator = torch.Generator().manual_seed(seed)
         z = g.sample_latents(num_images, 1.0, generator)
-        g.set_truncation(1.0)
         was = g.training
         g.eval()
         try:
