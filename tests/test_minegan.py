@@ -81,8 +81,12 @@ def test_adapt_with_stage2_returns_a_new_generator_with_its_miner():
 def test_defaults_and_errors():
     c = get_recipe("minegan").config
     assert (c.loss, c.gp_weight, c.stage2, c.miner_depth) == ("wgan-gp", 10.0, True, 4)
-    with pytest.raises(ValueError, match="z_dim"):
+    with pytest.raises(ValueError, match="maps 7-d latents in z; the generator's z is 16-d"):
         tiny_pipeline("resnet").add_adapter(MinerAdapter(z_dim=7))
+    with pytest.raises(ValueError, match="has no intermediate latent space to mine; use miner_space='z'"):
+        tiny_pipeline("resnet").adapt(target(), method="minegan", miner_space="w", steps=1)
+    with pytest.raises(ValueError, match="miner_space='u': use 'z'"):
+        tiny_pipeline("resnet").adapt(target(), method="minegan", miner_space="u", steps=1)
 
 
 # ------------------------------------------------------------------------------------------- several sources

@@ -232,6 +232,36 @@ def test_methods_adapt_stylegan2(method, critic):
         assert all(torch.equal(v, before[k]) for k, v in pipe.generator.state_dict().items())
 
 
+def test_minegan_in_w_moves_w_only_and_round_trips(tmp_path):
+    """miner_space="w": the miner sits on the mapping network's output; z reaches the mapping unchanged, the source
+    is untouched, the adapter saves, reloads and draws the same, and disabled it draws the source bit for bit."""
+    pipe = _tiny()
+    pipe.set_progress_bar_config(disable=True)
+    before = {k: v.clone() for k, v in pipe.generator.state_dict().items()}
+    images = list_image_files(EMOJI / "google_a")[:8]
+    tuned = pipe.adapt(images, method="minegan", miner_space="w", stage2=False, steps=3, lr_g=1e-2, progress=False,
+                       **SMOKE["minegan"])  # fmt: skip
+    adapter = tuned.get_adapter("minegan")
+    assert adapter.config.kwargs["space"] == "w" and adapter.config.kwargs["z_dim"] == pipe.generator.config.w_dim
+    assert all(torch.equal(v, before[k]) for k, v in tuned.generator.state_dict().items())
+    z = torch.randn(3, 32, generator=seeded(4))
+    g = tuned.generator
+    with torch.no_grad():
+        w = g.mapping(z, None)
+        expected = g.synthesis(adapter.miner(w).unsqueeze(1).repeat(1, g.num_ws, 1))
+    mined = tuned(latents=z, output_type="pt").images
+    torch.testing.assert_close(mined, ((expected + 1) / 2).clamp(0, 1), atol=1e-6, rtol=0)
+    with tuned.disable_adapters():
+        source = tuned(latents=z, output_type="pt").images
+    assert (mined - source).abs().max() > 1e-4  # three steps at lr 1e-2 moved w
+    assert torch.equal(source, _tiny()(latents=z, output_type="pt").images)
+    tuned.save_adapter(tmp_path / "miner", "minegan")
+    again = _tiny()
+    again.set_progress_bar_config(disable=True)
+    again.load_adapter(tmp_path / "miner")
+    assert torch.equal(again(latents=z, output_type="pt").images, mined)
+
+
 def test_bsa_style_adapter_scales_the_styles_and_fuses_exactly():
     """BSA's counterpart on StyleGAN2: per-layer scale/shift of the style vectors (this library's extension)."""
     from gan_transfer.adapters import ScaleShiftAdapter

@@ -2,7 +2,8 @@
 
 The miner is residual, M(u) = u + MLP(u), with the MLP's last layer starting at zero: a fresh miner is the identity,
 so mining starts from the source distribution. A miner-only adapter is a few kilobytes and loads onto the unchanged
-source pipeline.
+source pipeline. It moves z, as the paper's, or (``space="w"``) the generator's intermediate latent where the family
+has one (StyleGAN2's w, after the mapping network and before the truncation).
 """
 
 from __future__ import annotations
@@ -71,9 +72,25 @@ def class_miner_for(generator: Generator, depth: int = 4, width: int | None = No
     return miner
 
 
+MINER_SPACES = ("z", "w")
+
+
+def _latent_dim(generator: Generator, space: str) -> int:
+    """The width of the latent a miner in ``space`` moves; a clear error where the generator has no such space."""
+    if space not in MINER_SPACES:
+        raise ValueError(f"miner_space='{space}': use 'z' (the generator's input) or 'w' (its intermediate latent).")
+    if space == "z":
+        return generator.config.z_dim
+    if generator.intermediate_latent() is None:
+        raise ValueError(f"{type(generator).__name__} has no intermediate latent space to mine; use miner_space='z' "
+                         "(a 'w' miner needs a mapping network, as StyleGAN2's).")  # fmt: skip
+    return generator.config.w_dim
+
+
 @register_adapter
 class MinerAdapter(Adapter):
-    """Rewrites the generator's inputs: z → M(z), and with a class miner the class embedding → M^c(z)."""
+    """Moves the generator's latent: z → M(z) (``space="z"``) or w → M(w) (``"w"``, a hook on the mapping network's
+    output); with a class miner (z only) the class embedding → M^c(z)."""
 
     kind = "miner"
 
@@ -84,22 +101,34 @@ class MinerAdapter(Adapter):
         width: int | None = None,
         class_embedding_dim: int = 0,
         class_mix: bool = False,
+        space: str = "z",
     ) -> None:
+        if space not in MINER_SPACES:
+            raise ValueError(f"space='{space}': a miner moves 'z' or 'w'.")
+        if space == "w" and class_embedding_dim:
+            raise ValueError("A class miner chooses the class embedding from z; mine in space='z' for it.")
         super().__init__(z_dim=z_dim, depth=depth, width=width, class_embedding_dim=class_embedding_dim,
-                         class_mix=class_mix)  # fmt: skip
-        self.miner = Miner(z_dim, depth, width)
+                         class_mix=class_mix, space=space)  # fmt: skip
+        self.space = space
+        self.miner = Miner(z_dim, depth, width)  # z_dim: the width of the mined latent (w_dim in "w")
         self.class_miner = (
             ClassMiner(z_dim, class_embedding_dim, class_mix, depth, width) if class_embedding_dim else None
         )
 
     @classmethod
     def for_generator(
-        cls, generator: Generator, depth: int = 4, width: int | None = None, class_miner: bool = False
+        cls,
+        generator: Generator,
+        depth: int = 4,
+        width: int | None = None,
+        class_miner: bool = False,
+        space: str = "z",
     ) -> MinerAdapter:
+        dim = _latent_dim(generator, space)
         if not class_miner:
-            return cls(generator.config.z_dim, depth, width)
+            return cls(dim, depth, width, space=space)
         cm = class_miner_for(generator, depth, width)
-        adapter = cls(generator.config.z_dim, depth, width, generator.class_embedding_dim, cm.mix)
+        adapter = cls(dim, depth, width, generator.class_embedding_dim, cm.mix, space=space)
         adapter.class_miner.load_state_dict(cm.state_dict())
         return adapter
 
@@ -110,11 +139,18 @@ class MinerAdapter(Adapter):
                 f"This class miner outputs {dim}-d class embeddings; the generator's are "
                 f"{generator.class_embedding_dim}-d."
             )
-        if generator.config.z_dim != self.config.kwargs["z_dim"]:
+        theirs = _latent_dim(generator, self.space)
+        if theirs != self.config.kwargs["z_dim"]:
             raise ValueError(
-                f"This miner maps {self.config.kwargs['z_dim']}-d latents; the generator takes "
-                f"z_dim={generator.config.z_dim}."
+                f"This miner maps {self.config.kwargs['z_dim']}-d latents in {self.space}; the generator's "
+                f"{self.space} is {theirs}-d."
             )
+
+    def hooks(self, generator: Generator, context: CallContext):
+        if self.space != "w":
+            return []
+        dtype = next(self.miner.parameters()).dtype
+        return [(generator.intermediate_latent(), lambda module, args, w: self.miner(w.to(dtype)).to(w.dtype))]
 
     @property
     def provides_class_embedding(self) -> bool:
@@ -122,6 +158,8 @@ class MinerAdapter(Adapter):
         return self.class_miner is not None
 
     def transform_inputs(self, z, class_labels, class_embedding, context: CallContext):
+        if self.space != "z":
+            return z, class_labels, class_embedding  # the hook on the mapping network moves w
         z = z.to(next(self.miner.parameters()).dtype)
         if self.class_miner is not None and class_labels is None and class_embedding is None:
             class_embedding = self.class_miner(z)

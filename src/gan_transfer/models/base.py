@@ -231,6 +231,11 @@ class Generator(GanModel):
         """
         return {"stem": self.first_feature_map, **{f"blocks.{i}": b for i, b in enumerate(self.blocks)}}
 
+    def intermediate_latent(self) -> nn.Module | None:
+        """The module whose output is an intermediate latent space (StyleGAN2's mapping network: w), which a
+        miner may move instead of z; None for families with none."""
+        return None
+
     def input_modules(self) -> dict[str, nn.Module]:
         """The modules that run before the first block (z projection, class embedding, the named first map).
 

@@ -270,6 +270,9 @@ class StyleGAN2Generator(Generator):
     def embed_classes(self, class_labels: torch.Tensor) -> torch.Tensor:
         return F.one_hot(class_labels, self.config.num_classes).to(self.dtype)
 
+    def intermediate_latent(self) -> MappingNetwork:
+        return self.mapping
+
     def build_discriminator(self, **overrides) -> StyleGAN2Discriminator:
         """A fresh residual StyleGAN2 critic with this generator's resolution, channels, classes and channel plan."""
         c = self.config

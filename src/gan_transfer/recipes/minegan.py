@@ -2,7 +2,8 @@
 
 Stage 1 trains a miner M (and the critic) in front of the frozen generator: the target is reached by moving z, not
 by changing G. Stage 2 (on by default) releases G and fine-tunes miner, generator and critic together. Defaults:
-WGAN-GP with λ = 10 as the paper; Adam (0.5, 0.999) and the learning rates are chosen here.
+WGAN-GP with λ = 10 as the paper; Adam (0.5, 0.999) and the learning rates are chosen here. ``miner_space="w"`` (not
+in the paper) mines StyleGAN2's intermediate latent w instead of z.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..adapters import MinerAdapter
-from ..adapters.miner import MultiSourceMinerAdapter
+from ..adapters import MinerAdapter, attach
+from ..adapters.miner import MINER_SPACES, MultiSourceMinerAdapter
 from ..models import Discriminator, Generator, MultiSourceGenerator
 from ..models.multi_source import conform
 from ..options import AT_LEAST_ONE, Range
@@ -41,6 +42,7 @@ class MineGANConfig(TrainConfig):
     miner_depth: int = 4
     miner_width: int | None = None  # None: z_dim
     selector_window: int = 1000  # p_i = share of argmax wins over this many recent minibatches
+    miner_space: str = "z"  # "z" (the paper) or "w" (StyleGAN2's intermediate latent, one source)
 
     RANGES: ClassVar[dict[str, Range]] = {"stage2_steps": AT_LEAST_ONE, "miner_depth": AT_LEAST_ONE,
                                           "miner_width": AT_LEAST_ONE, "selector_window": AT_LEAST_ONE}  # fmt: skip
@@ -53,9 +55,15 @@ class MineGANConfig(TrainConfig):
         "off-manifold": {"stage2": True, "steps": 200, "stage2_steps": 200, "batch_size": 32},
     }
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.miner_space not in MINER_SPACES:
+            raise ValueError(f"miner_space='{self.miner_space}': use 'z' (the paper's) or 'w' (StyleGAN2's w).")
+
 
 class MinedGenerator(GeneratorSide):
-    """The engine's generator side: (u, y) → G(M(u), y), or G(M(u), class_embedding=M^c(u)) with a class miner.
+    """The engine's generator side: (u, y) → G(M(u), y), or G(M(u), class_embedding=M^c(u)) with a class miner,
+    or G with w → M(w) (``miner_space="w"``): the adapter runs as a pipeline runs it.
 
     It trains the miner adapter's own modules, so the adapter it hands back is what was trained.
     """
@@ -65,10 +73,9 @@ class MinedGenerator(GeneratorSide):
         self.adapter = adapter
 
     def forward(self, u: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        a = self.adapter
-        if a.class_miner is not None:
-            return self.generator(a.miner(u), class_embedding=a.class_miner(u))
-        return self.generator(a.miner(u), class_labels=y)
+        with attach([self.adapter], self.generator) as transform:  # as a pipeline runs it: inputs and hooks
+            z, labels, embedding = transform(u, y, None)
+            return self.generator(z, class_labels=labels, class_embedding=embedding)
 
     def to_adapter(self) -> MinerAdapter:
         return self.adapter
@@ -134,6 +141,8 @@ class MineGAN(Recipe):
         one source or several (one miner per source and a selector; the critic starts from the first source's)."""
         c = self.config
         sources = generator.sources if isinstance(generator, MultiSourceGenerator) else [generator]
+        if c.miner_space != "z" and len(sources) > 1:
+            raise ValueError("miner_space='w' mines one source; several sources are mined in z (miner_space='z').")
         copies = [copy.deepcopy(g) for g in sources]
         d = copy.deepcopy(discriminator) if discriminator is not None else copies[0].build_discriminator()
         labels, k, tags = class_labels, copies[0].config.num_classes, []
@@ -146,7 +155,10 @@ class MineGAN(Recipe):
             # A conditional source with unlabelled target images: a class miner picks the class embedding, and the
             # critic loses its class head (the target has no labels to condition it on).
             mine_classes = bool(k) and labels is None
-            miner = MinerAdapter.for_generator(g, c.miner_depth, c.miner_width, class_miner=mine_classes)
+            if mine_classes and c.miner_space != "z":
+                raise ValueError("A class-conditional source with unlabelled images is mined with a class miner, "
+                                 "which reads z: use miner_space='z', or give class_labels.")  # fmt: skip
+            miner = MinerAdapter.for_generator(g, c.miner_depth, c.miner_width, mine_classes, c.miner_space)
             if mine_classes:
                 k = 0
                 if d.config.num_classes:
