@@ -23,7 +23,7 @@ from gan_transfer.convert.base import read_checkpoint
 from gan_transfer.data import list_image_files
 from gan_transfer.models import StyleGAN2Discriminator, StyleGAN2Generator
 
-from .conftest import seeded
+from .conftest import seeded, tiny_pipeline
 
 DATA = Path(__file__).parent / "data"
 SG = DATA / "checkpoints" / "stylegan2"
@@ -230,6 +230,29 @@ def test_methods_adapt_stylegan2(method, critic):
     assert out.shape == (2, 3, 32, 32) and torch.isfinite(out).all()
     if method != "transfer_gan":
         assert all(torch.equal(v, before[k]) for k, v in pipe.generator.state_dict().items())
+
+
+def test_multi_source_latents_are_drawn_as_each_source_draws_its_own():
+    """u₀ is a plain N(0, 1) at any truncation, so three sources keep a third each; a StyleGAN2 source's rows are
+    N(0, I), untruncated (ψ acts in W); a BigGAN-family source's rows are the truncated normal scaled by ψ."""
+    from gan_transfer.models.multi_source import source_of
+
+    sources = [_tiny(), tiny_pipeline("biggan", seed=1), tiny_pipeline("resnet", seed=2)]
+    multi = GanPipeline.from_sources(sources)
+    g = multi.generator
+    z = g.sample_latents(3000, 0.5, seeded(0))
+    assert torch.equal(z, g.sample_latents(3000, 0.5, seeded(0)))
+    which = source_of(z[:, 0], 3)
+    assert z[:, 0].abs().max() > 2.5 and all(abs((which == i).sum().item() - 1000) < 120 for i in range(3))
+    for i, pipe in enumerate(sources):
+        d = pipe.generator.config.z_dim
+        rows = z[which == i]
+        assert torch.equal(rows[:, 1 + d :], torch.zeros_like(rows[:, 1 + d :]))
+        peak = rows[:, 1 : 1 + d].abs().max().item()
+        assert peak > 3 if i == 0 else peak <= 2 * 0.5
+    images = multi(num_images=3, truncation=0.5, generator=seeded(), output_type="pt").images
+    assert images.shape == (3, 3, 32, 32) and torch.isfinite(images).all()
+    assert g.sources[0].psi == 1.0  # ψ is set for the call only
 
 
 def test_minegan_in_w_moves_w_only_and_round_trips(tmp_path):

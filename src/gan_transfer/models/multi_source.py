@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..hub import stamp
+from ..latents import check_generator
 from .base import MODEL_REGISTRY, Generator, ModelConfig
 
 
@@ -103,6 +104,23 @@ class MultiSourceGenerator(Generator):
 
     def embed_classes(self, class_labels: torch.Tensor) -> torch.Tensor:
         raise ValueError("Multi-source generators are unconditional.")
+
+    def sample_latents(
+        self, num: int, truncation: float = 1.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """[u₀, latent] rows: u₀ ~ N(0, 1), never truncated, so each source keeps its 1/K share at any ``truncation``;
+        the latent as the chosen source's family draws it (BigGAN's truncated normal, StyleGAN2's N(0, I) with ψ in
+        W), zero past that source's ``z_dim``. Each source draws ``num`` rows from ``generator`` in turn."""
+        check_generator(generator)
+        u0 = torch.randn(num, generator=generator)
+        which = source_of(u0, self.num_sources)
+        z = torch.zeros(num, self.config.z_dim)
+        z[:, 0] = u0
+        for i, source in enumerate(self.sources):
+            latents = source.sample_latents(num, truncation, generator)
+            mask = which == i
+            z[mask, 1 : 1 + source.config.z_dim] = latents[mask]
+        return z
 
     def block_modules(self) -> dict[str, nn.Module]:
         return {f"sources.{i}.{k}": m for i, s in enumerate(self.sources) for k, m in s.block_modules().items()}
