@@ -377,6 +377,18 @@ def _target(kind: str, n: int, resolution: int) -> tuple[torch.Tensor, torch.Ten
     return load_images(train, resolution), load_images(held_out, resolution)
 
 
+def _continued(work: Path, tracker: ScoreTracker) -> dict[str, Any]:
+    """adapt() options for a piece's TransferGAN run, which a session's end may cut: a checkpoint at every score,
+    and an earlier, stopped run of the same piece goes on from its last checkpoint (scores kept), not from step 0."""
+    tracker.path = work / "scores.json"
+    state = work / "checkpoint" / "state.json"
+    if not state.is_file():
+        return {"checkpoint_every": tracker.every, "overwrite": True}
+    tracker.resume(int(json.loads(state.read_text())["step"]))
+    print(f"  going on from step {tracker.calls} ({len(tracker.rows)} scores kept)", flush=True)
+    return {"checkpoint_every": tracker.every, "resume": True}
+
+
 def _tg_piece(source_name: str, kind: str, n: int, scratch: bool) -> Callable[[Path], dict[str, Any]]:
     def run(work: Path) -> dict[str, Any]:
         source = _source(source_name)
@@ -386,14 +398,13 @@ def _tg_piece(source_name: str, kind: str, n: int, scratch: bool) -> Callable[[P
         tracker = ScoreTracker(reference, z, every=TG_EVERY)
         base = _scored(source, reference, 100, latents=z)
         options = {**TG_OPTIONS, "reinit_generator": scratch, "reinit_discriminator": scratch}
-        started = time.perf_counter()
         tuned = source.adapt(x, method="transfer_gan", steps=TG_STEPS, progress=False, callbacks=[tracker],
-                             output_dir=str(work), overwrite=True, **options)  # fmt: skip
-        wall = time.perf_counter() - started - tracker.eval_seconds
+                             output_dir=str(work), **_continued(work, tracker), **options)  # fmt: skip
         save_image(make_image_grid(to_pil(tuned(latents=z[:8], output_type="pt").images * 2 - 1), cols=8),
                    _piece_png(work))
         best = min(tracker.rows, key=lambda r: r["kid"])
-        return {"source": base, "rows": tracker.rows, "seconds": round(wall, 1), "best_step": best["step"],
+        return {"source": base, "rows": tracker.rows, "seconds": round(tracker.rows[-1]["seconds"], 1),
+                "best_step": best["step"],
                 "best_kid": best["kid"], "best_fd": best["fd"], "final": tracker.rows[-1],
                 "train_images": len(x), "held_out": len(held)}  # fmt: skip
 
@@ -479,7 +490,8 @@ def _source_piece(name: str) -> Callable[[Path], dict[str, Any]]:
         options = {**TG_OPTIONS, "num_classes": 0} if not c.num_classes else {**TG_OPTIONS}
         class_labels = None if not c.num_classes else [0] * len(x)  # a conditional source adapts from class 0
         tuned = source.adapt(x, method="transfer_gan", class_labels=class_labels, steps=TG_STEPS, progress=False,
-                             callbacks=[tracker], output_dir=str(work), overwrite=True, **options)  # fmt: skip
+                             callbacks=[tracker], output_dir=str(work), **_continued(work, tracker),
+                             **options)  # fmt: skip
         drawn = tuned(latents=z[:8], class_labels=None if labels is None else labels[:8], output_type="pt")
         save_image(make_image_grid(to_pil(drawn.images * 2 - 1), cols=8), _piece_png(work))
         best = min(tracker.rows, key=lambda r: r["kid"])

@@ -2,17 +2,21 @@
 
 A :class:`ScoreTracker` is a step callback. Every ``every`` generator steps it draws images from the model as it
 stands (the callback's ``draw``: EMA, adapter or miner applied), extracts EfficientNet-Lite0 features and scores them
-against held-out reference features. Its own time is kept apart, so ``seconds`` is training time only.
+against held-out reference features. Its own time is kept apart, so ``seconds`` is training time only. Given a
+``path`` it keeps its rows there as it goes, so a run stopped by a session's end can :meth:`resume` them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 
+from gan_transfer.atomic import atomic_write
 from gan_transfer.metrics import compute_features, frechet_distance, kid, kmmd
 
 DrawFn = Callable[..., torch.Tensor]
@@ -27,20 +31,32 @@ class ScoreTracker:
     every: int = 100
     kid_subset: int = 100
     rows: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    path: Path | None = None  # where the rows are kept as they come (JSON), for resuming
 
     def __post_init__(self) -> None:
         self.calls = 0
         self.eval_seconds = 0.0
+        self.seconds_before = 0.0  # training seconds of the earlier part of a resumed run
         self.started = time.perf_counter()
+
+    def resume(self, step: int) -> None:
+        """Go on from a run stopped after ``step`` (its last checkpoint): keep the kept rows up to it, count from it."""
+        if self.path is not None and self.path.is_file():
+            self.rows = [r for r in json.loads(self.path.read_text()) if r["step"] <= step]
+        self.calls = step
+        self.seconds_before = self.rows[-1]["seconds"] if self.rows else 0.0
 
     def __call__(self, step: int, logs: dict[str, float], draw: DrawFn) -> None:
         self.calls += 1  # counted here: multi-stage recipes restart their step numbers
         if self.calls % self.every:
             return
         t0 = time.perf_counter()
-        self.rows.append({"step": self.calls, "seconds": t0 - self.started - self.eval_seconds,
-                          **self.score(draw)})  # fmt: skip
+        seconds = self.seconds_before + t0 - self.started - self.eval_seconds
+        self.rows.append({"step": self.calls, "seconds": seconds, **self.score(draw)})
         self.eval_seconds += time.perf_counter() - t0
+        if self.path is not None:
+            with atomic_write(self.path) as tmp:
+                tmp.write_text(json.dumps(self.rows, indent=1))
 
     def score(self, draw: DrawFn) -> dict[str, float]:
         chunks = self.z.split(64)
