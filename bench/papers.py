@@ -319,7 +319,7 @@ NOTES: dict[str, list[str]] = {
         "(0.457 → 0.421), so the slice keeps the last step, 200, 0.003 worse on the 137 than their best (step 125): "
         "Spearman 0.80. MineGAN's slice ranks the steps worse (0.43) and keeps step 125, 0.014 worse than the 137's "
         "best. Both slices say the run beat the source, as the 137 do; neither run got worse than the source, so "
-        "the other branch — 'no step beat the source', rolled back and said — is exercised only by the tests. Two "
+        "the other branch — 'no step beat the source', rolled back and said — is not measured here. Two "
         "runs, one seed each: the 5-image slice is a brake on a run that goes wrong, not a finder of the best step.",
     ],
     "transfergan-source-selection": [
