@@ -328,8 +328,10 @@ NOTES: dict[str, list[str]] = {
         "blurred grey garment-like shapes; the face GAN (third) collapses to one green checkered grid by step 300 "
         "(best KID 0.273 at step 100, final 0.461) — the same lr-1e-4 collapse as the far pair above. The OmniArt "
         "eye GAN (ranked last: 128 px, 12.9 M parameters, its critic built fresh at 128 px) was stopped after 40 min "
-        "with no checkpoint written: at 1 thread it would take about 3 h (the 64-px face GAN took 41 min); it is "
-        "the piece this claim still lacks.",
+        "(2026-12-03) with no checkpoint written: at 1 thread it takes about 3 h (the 64-px face GAN took 41 min). "
+        "It is the piece this claim still lacks; the piece now checkpoints every 50 steps and goes on from there, "
+        "but its checkpoints (a few hundred MB, in `bench/out/`) are not committed, so it needs one machine that "
+        "keeps that folder for those 3 h.",
     ],
     "transferi2i-ablation": [
         "", "Seen 2026-12-02: no setting translates. The full method's translations (third row) are yellow "
@@ -778,9 +780,10 @@ claim(Claim(
 
 # ------------------------------------------------------- the held-out slice against the large held-out set
 HO_STEPS, HO_EVERY = 200, 25
-HO_METHODS = {  # the face benchmark's two best settings (bench/RESULTS.md, 2026-11-25 and 2026-12-02)
+HO_METHODS = {  # the face benchmark's two best settings (bench/RESULTS.md, 2026-11-25 and 2026-12-02), and BSA
     "MineGAN stage 1 (paper settings)": ("minegan", {"batch_size": 16, "stage2": False}),
     "TransferGAN (paper settings)": ("transfer_gan", {"batch_size": 16}),
+    "BSA (paper lr)": ("bsa", {"preset": "few-shot"}),  # the method that most often ends worse than its source
 }
 
 
