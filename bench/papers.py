@@ -305,13 +305,19 @@ NOTES: dict[str, list[str]] = {
         "0.507 (source 0.540).",
     ],
     "transfergan-pretrained-vs-scratch": [
-        "", "Seen 2026-12-02: near pair, 25 images — pretrained draws emoji-like shapes and colours, scratch soft "
-        "colour blobs; far pair, 25 images — pretrained collapses to one blue, checkered face by step 300 (its best "
-        "KID, 0.427, was at step 50, before the collapse; at lr 1e-4 the face GAN does this in every run, see the "
-        "face benchmark), scratch is still pixel noise at step 300 (KID 0.87–0.95 throughout). Both pairs use lr 1e-4 "
-        "for pretrained and scratch alike, the paper's rate for its ≥ 1k-image targets; TransferGAN's own few-shot "
-        "rate (1e-5, our `few-shot` preset) keeps the faces but moves them less. 100 images per pair not run yet "
-        "(each far piece takes 35–40 min on one shared core).",
+        "", "Seen 2026-12-02/03: near pair — pretrained draws emoji-like objects, flags and faces in Twitter's "
+        "colours at every size, scratch soft colourful blobs; far pair — pretrained collapses to one blue, checkered "
+        "face by step 300 at 25 and at 100 images (best KID at step 50 both times, 0.427 / 0.425, before the "
+        "collapse; at lr 1e-4 the face GAN does this in every run, see the face benchmark), scratch is pixel noise "
+        "at step 300 (KID 0.77–1.08 throughout). Pretrained wins all five comparisons, by 0.100 / 0.101 / 0.105 KID "
+        "on the near pair at 25 / 100 / 1,000 images and by 0.44 / 0.35 on the far pair at 25 / 100 — not 'most at "
+        "the fewest images' on the near pair, where the gap is flat; on the far pair it is larger at 25 (but its "
+        "held-out sets differ: 137 faces at 25, 66 at 100, so the two far rows are not strictly comparable). At 300 "
+        "steps (4,800 images seen) 1,000 images train little better than 100 on the near pair (pretrained 0.056 vs "
+        "0.061, scratch 0.162 vs 0.162): the budget, not the data, limits scratch here — the paper trains its "
+        "scratch models for tens of thousands of iterations. Both pairs use lr 1e-4 for pretrained and scratch "
+        "alike, the paper's rate for its ≥ 1k-image targets; TransferGAN's own few-shot rate (1e-5, our `few-shot` "
+        "preset) keeps the faces but moves them less.",
     ],
     "holdout-agreement": [
         "", "Seen 2026-12-03 (TransferGAN): the samples stay the source's photographed faces, a little warmer; on "
@@ -320,7 +326,13 @@ NOTES: dict[str, list[str]] = {
         "Spearman 0.80. MineGAN's slice ranks the steps worse (0.43) and keeps step 125, 0.014 worse than the 137's "
         "best. Both slices say the run beat the source, as the 137 do; neither run got worse than the source, so "
         "the other branch — 'no step beat the source', rolled back and said — is not measured here. Two "
-        "runs, one seed each: the 5-image slice is a brake on a run that goes wrong, not a finder of the best step.",
+        "runs, one seed each: the 5-image slice is a brake on a run that goes wrong, not a finder of the best step. "
+        "BSA (2026-12-03; faint beige blobs on a checkerboard, as in its own claim above): the slice keeps step 100, "
+        "0.013 worse on the 137 than their best (175), Spearman 0.78, both say 'beat the source' — but the slice's "
+        "step 0 is not the source as its pipeline draws it: it is the source behind BSA's identity adapter, which "
+        "truncates z at ±0.3, so this DCGAN draws its flat texture there (slice KID 0.904 at step 0; the source "
+        "drawn untruncated scores 0.497 on the 137). For BSA, 'beat the source' is measured against that flat "
+        "start, a weaker bar than the source the user had — see the closing note of issue 17.",
     ],
     "transfergan-source-selection": [
         "", "Seen 2026-12-02: the Google emoji GAN (ranked first) ends best — emoji-like objects and flags in "

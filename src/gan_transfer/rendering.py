@@ -47,9 +47,14 @@ def save_image(image: PIL.Image.Image, path: str | os.PathLike) -> Path:
 
 
 def plot_curves(curves: Mapping[str, Sequence[float]], path: str | os.PathLike, title: str = "") -> Path:
-    """A line plot of named curves (x = index), smoothed with a moving average, saved as PNG."""
-    colours = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14)]
-    width, height, margin = 640, 360, 48
+    """A line plot of named curves (x = index), smoothed with a moving average, saved as PNG; the legend above it
+    takes four names a row, each curve its own colour (ten before they repeat)."""
+    colours = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14), (140, 86, 75),
+               (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]  # fmt: skip
+    per_row, row_height = 4, 14
+    width, margin = 640, 48
+    top = max(margin // 2, row_height * math.ceil(len(curves) / per_row) + 8)
+    height = top + 360 - margin // 2  # a plot 288 px high under the legend
     image = PIL.Image.new("RGB", (width, height), "white")
     draw = PIL.ImageDraw.Draw(image)
     smooth = {}
@@ -62,20 +67,21 @@ def plot_curves(curves: Mapping[str, Sequence[float]], path: str | os.PathLike, 
     finite = np.concatenate([v[np.isfinite(v)] for v in smooth.values()]) if smooth else np.zeros(1)
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     hi = hi if hi > lo else lo + 1
-    draw.rectangle([margin, margin // 2, width - margin // 2, height - margin], outline="black")
+    span = height - margin - top
+    draw.rectangle([margin, top, width - margin // 2, height - margin], outline="black")
     for frac in (0.0, 0.5, 1.0):
-        y = height - margin - frac * (height - 1.5 * margin)
+        y = height - margin - frac * span
         draw.text((4, y - 6), f"{lo + frac * (hi - lo):.3g}", fill="black")
     for i, (name, v) in enumerate(smooth.items()):
         n = max(len(v) - 1, 1)
         pts = [
-            (margin + j / n * (width - 1.5 * margin), height - margin - (x - lo) / (hi - lo) * (height - 1.5 * margin))
+            (margin + j / n * (width - 1.5 * margin), height - margin - (x - lo) / (hi - lo) * span)
             for j, x in enumerate(v)
             if np.isfinite(x)
         ]
         colour = colours[i % len(colours)]
         if len(pts) > 1:
             draw.line(pts, fill=colour, width=2)
-        draw.text((margin + 8 + 120 * i, 4), name, fill=colour)
+        draw.text((margin + 8 + 148 * (i % per_row), 4 + row_height * (i // per_row)), name, fill=colour)
     draw.text((width // 2 - 20, height - margin + 8), title or "step", fill="black")
     return save_image(image, path)
