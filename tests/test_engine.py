@@ -380,6 +380,22 @@ def test_holdout_hands_back_the_best_scoring_step(method, options):
     assert get_recipe(method, **opts).config.holdout == 0.25
 
 
+def test_bsa_held_out_step_0_is_the_source_as_its_pipeline_draws_it():
+    """BSA's adapter truncates z, so its own draws at step 0 are not the source's. Held-out step 0 scores the source
+    itself; on a target the source drew, no BSA step beats it, and the source comes back with no adapter."""
+    source = tiny_pipeline("biggan")
+    own = source(num_images=48, generator=seeded(3), output_type="pt").images
+    opts = {"holdout": 0.25, "eval_every": 1, "eval_samples": 48, "steps": 2, "batch_size": 8, "progress": False,
+            "perceptual_resolution": 32}  # fmt: skip
+    with pytest.warns(UserWarning, match="No step beat the starting model"):
+        tuned = source.adapt(own, method="bsa", **opts)
+    chosen = tuned.training_result.extras["selection"]
+    assert chosen["best_step"] == 0 and not chosen["beat_source"]
+    assert not tuned.active_adapters
+    z = torch.randn(4, 32, generator=seeded(7))
+    assert torch.equal(tuned(latents=z, output_type="pt").images, source(latents=z, output_type="pt").images)
+
+
 def test_holdout_is_checked_and_checkpointed(tmp_path):
     with pytest.raises(ValueError, match=r"holdout=0.5 of 3 images holds out 2 and trains on 1; .* at least 2"):
         tiny_pipeline().adapt(target(3), holdout=0.5, steps=1, **FAST)

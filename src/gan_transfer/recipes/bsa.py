@@ -102,6 +102,10 @@ class LatentReconstruction(GeneratorSide):
         return [{"params": list(self.adapter.parameters()), "lr": lr},
                 {"params": [self.latents], "lr": self.config.lr_latent}]  # fmt: skip
 
+    def draw_start(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """The source as its own pipeline draws it: no adapter, so no truncation (held-out step 0)."""
+        return self.generator(z, class_labels=y if self.generator.config.num_classes else None)
+
     def forward(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         with attach([self.adapter], self.generator) as transform:
             z, y, emb = transform(z, y, None)
@@ -167,4 +171,8 @@ class BSA(Recipe):
         result = trainer.fit(callbacks)
         trained = trainer.sampling_generator
         result.extras["latents"] = trained.latents.detach().clone()
+        if not result.extras.get("selection", {}).get("beat_source", True):
+            # No step beat the source on the held-out slice: hand the source back as it was, not behind an
+            # identity adapter whose truncated draws are not the source's.
+            return FitOutput(result=result, config=config)
         return FitOutput(adapter=trained.adapter, result=result, config=config)

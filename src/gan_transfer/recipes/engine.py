@@ -306,7 +306,10 @@ class GeneratorSide(nn.Module):
       fakes, its inputs and the critic (frozen for the step), for penalties measured on the critic's features;
     - :meth:`param_groups`: optimiser groups (e.g. a separate learning rate for BSA's latents);
     - :meth:`reconstruction_loss`: the step of a method without a discriminator (and ``plotted_losses``, which of
-      its logs go into the loss plot).
+      its logs go into the loss plot);
+    - :meth:`draw_start`: the model as its users drew it before the run, which held-out step 0 scores (the side
+      itself unless its own draws differ, as BSA's truncating adapter does; the method then hands that model back
+      when no step beat it).
 
     A generator that is not trained (``train_generator=False``) is frozen once, here: no gradients, and it stays in
     eval mode (its running statistics kept) whatever mode the side is put in.
@@ -350,6 +353,11 @@ class GeneratorSide(nn.Module):
     def record_winners(self, winners: torch.Tensor) -> None:
         """Which of the ``candidates`` won, per latent (only called when ``candidates`` > 1)."""
 
+    def draw_start(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """Images of the model as its users drew it before this run: at step 0 the side itself (the source, or the
+        previous stage), unless a method's side draws otherwise from the start."""
+        return self(z, y)
+
     def reconstruction_loss(
         self, images: torch.Tensor, labels: torch.Tensor | None, index: torch.Tensor, rng: torch.Generator
     ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -374,9 +382,10 @@ class HeldOutSelection:
         self.scores: list[tuple[int, float]] = []  # (step, KID)
         self.best_state: dict[str, torch.Tensor] = {}
 
-    def _features(self, trainer: GanTrainer) -> torch.Tensor:
-        """Features of the images drawn from the fixed latents; under several processes each draws and embeds a
-        contiguous share and the shares are gathered in order, so every process holds all of them."""
+    def _features(self, trainer: GanTrainer, start: bool) -> torch.Tensor:
+        """Features of the images drawn from the fixed latents (``start``: by the model as its users had it, see
+        :meth:`GeneratorSide.draw_start`); under several processes each draws and embeds a contiguous share and the
+        shares are gathered in order, so every process holds all of them."""
         world, n = trainer.world, len(self.z)
         share = -(-n // world)
         mine = slice(trainer.rank * share, (trainer.rank + 1) * share)
@@ -384,8 +393,9 @@ class HeldOutSelection:
         chunks = z.split(64)
         labels = [None] * len(chunks) if y is None else y.split(64)
         features = torch.zeros(0, self.reference.shape[1])
+        draw = trainer.draw_start if start else trainer.draw
         if len(z):
-            images = torch.cat([trainer.draw(zc, yc).float().cpu() for zc, yc in zip(chunks, labels, strict=True)])
+            images = torch.cat([draw(zc, yc).float().cpu() for zc, yc in zip(chunks, labels, strict=True)])
             features = compute_features(images, batch_size=32)
         if world == 1:
             return features
@@ -395,7 +405,7 @@ class HeldOutSelection:
         return trainer.accelerator.gather(padded.to(trainer.device)).cpu()[:n]
 
     def score(self, step: int, trainer: GanTrainer) -> None:
-        features = self._features(trainer)
+        features = self._features(trainer, start=step == 0)
         value = kid(features, self.reference, 100, min(len(features), len(self.reference)))[0]
         if not self.scores or value < min(v for _, v in self.scores):
             models = {"G": trainer.sampling_generator, "D": trainer.D}
@@ -769,6 +779,17 @@ class GanTrainer:
     def sampling_generator(self) -> nn.Module:
         """The EMA generator side when there is one, else the trained one."""
         return self.ema if self.ema is not None else self.G
+
+    @torch.no_grad()
+    def draw_start(self, z: torch.Tensor, class_labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Images, in eval mode, from the model as its users had it before this run (held-out step 0)."""
+        g = self.sampling_generator
+        was = g.training
+        g.eval()
+        try:
+            return g.draw_start(z.to(self.device), None if class_labels is None else class_labels.to(self.device))
+        finally:
+            g.train(was)
 
     @torch.no_grad()
     def draw(
