@@ -328,11 +328,11 @@ NOTES: dict[str, list[str]] = {
         "the other branch — 'no step beat the source', rolled back and said — is not measured here. Two "
         "runs, one seed each: the 5-image slice is a brake on a run that goes wrong, not a finder of the best step. "
         "BSA (2026-12-03; faint beige blobs on a checkerboard, as in its own claim above): the slice keeps step 100, "
-        "0.013 worse on the 137 than their best (175), Spearman 0.78, both say 'beat the source' — but the slice's "
-        "step 0 is not the source as its pipeline draws it: it is the source behind BSA's identity adapter, which "
-        "truncates z at ±0.3, so this DCGAN draws its flat texture there (slice KID 0.904 at step 0; the source "
-        "drawn untruncated scores 0.497 on the 137). For BSA, 'beat the source' is measured against that flat "
-        "start, a weaker bar than the source the user had — see the closing note of issue 17.",
+        "0.013 worse on the 137 than their best (175), Spearman 0.95; both say 'beat the source' (slice 0.457 → "
+        "0.393, the 137 0.497 → 0.473). A first run scored the slice's step 0 through BSA's identity adapter, which "
+        "truncates z at ±0.3, where this DCGAN draws a flat texture (slice KID 0.904): a weaker bar than the source "
+        "the user had. Step 0 is now the source as its own pipeline draws it (`GeneratorSide.draw_start`; the same "
+        "0.457 as TransferGAN's step 0), and a BSA run that no step improved hands back the source with no adapter.",
     ],
     "transfergan-source-selection": [
         "", "Seen 2026-12-02: the Google emoji GAN (ranked first) ends best — emoji-like objects and flags in "
