@@ -542,20 +542,15 @@ def _selection_report(results: dict[str, dict[str, Any]]) -> list[str]:
             kids[row["source"]] = r["best_kid"]
         got = f"{r['best_kid']:.4f} ({r['best_step']}) | {r['final_kid']:.4f}" if r else "not run yet |"
         lines.append(f"| {row['source']} | {row[key]:.1f} ({i + 1}) | {got} |")
-    scored = "Each source is scored against the held-out Twitter emoji at its own resolution and channels, as " \
-             "`rank_sources` does."
-    if len(kids) == len(order):
+    if order[0] in kids and len(kids) > 1:
         best = min(kids, key=kids.get)
-        verdict = "holds" if best == order[0] else "does not hold"
-        lines += ["", f"Verdict (rule: the source ranked first by FD ends with the best KID after adaptation): "
-                  f"**{verdict}** (ranked first: {order[0]}; ended best: {best}). {scored}"]
-    elif order[0] in kids and len(kids) > 1:
         adapted = [name for name in order if name in kids]
-        agree = adapted == sorted(adapted, key=kids.get)
+        scope = "" if len(kids) == len(order) else f" among the {len(kids)} of {len(order)} sources adapted"
+        same = "matches" if adapted == sorted(adapted, key=kids.get) else "does not match"
         lines += ["", f"Verdict (rule: the source ranked first by FD ends with the best KID after adaptation): "
-                  f"**{'holds' if min(kids, key=kids.get) == order[0] else 'does not hold'} among the {len(kids)} "
-                  f"of {len(order)} sources adapted** (ranked first: {order[0]}; the FD order "
-                  f"{'matches' if agree else 'does not match'} the KID order among them). {scored}"]
+                  f"**{'holds' if best == order[0] else 'does not hold'}{scope}** (ranked first: {order[0]}; ended "
+                  f"best: {best}; the FD order {same} the KID order). Each source is scored against the held-out "
+                  "Twitter emoji at its own resolution and channels, as `rank_sources` does."]
     return lines + NOTES.get("transfergan-source-selection", [])
 
 

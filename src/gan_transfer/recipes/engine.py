@@ -780,31 +780,30 @@ class GanTrainer:
         """The EMA generator side when there is one, else the trained one."""
         return self.ema if self.ema is not None else self.G
 
-    @torch.no_grad()
-    def draw_start(self, z: torch.Tensor, class_labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Images, in eval mode, from the model as its users had it before this run (held-out step 0)."""
+    def _in_eval(self, call: Callable[[nn.Module], torch.Tensor]) -> torch.Tensor:
+        """``call(sampling generator)`` with the generator in eval mode and no gradients; its mode put back after."""
         g = self.sampling_generator
         was = g.training
         g.eval()
         try:
-            return g.draw_start(z.to(self.device), None if class_labels is None else class_labels.to(self.device))
+            with torch.no_grad():
+                return call(g)
         finally:
             g.train(was)
 
-    @torch.no_grad()
+    def draw_start(self, z: torch.Tensor, class_labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Images from the model as its users had it before this run (held-out step 0), in eval mode."""
+        y = None if class_labels is None else class_labels.to(self.device)
+        return self._in_eval(lambda g: g.draw_start(z.to(self.device), y))
+
     def draw(
         self, z: torch.Tensor, class_labels: torch.Tensor | None = None, inputs: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Images from the sampling generator in eval mode (what a callback sees of the model mid-run);
         ``inputs``: the images a translating side translates, one per latent."""
-        g = self.sampling_generator
-        was = g.training
-        g.eval()
         on = {"z": z, "y": class_labels, "x": inputs}
-        try:
-            return self._generate(g, {k: None if v is None else v.to(self.device) for k, v in on.items()})
-        finally:
-            g.train(was)
+        return self._in_eval(lambda g: self._generate(g, {k: None if v is None else v.to(self.device)
+                                                          for k, v in on.items()}))  # fmt: skip
 
     @torch.no_grad()
     def save_samples(self, path: Path) -> None:
